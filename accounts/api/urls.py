@@ -1,0 +1,3 @@
+"""Routes of the accounts API, under /api/v1/."""
+
+urlpatterns = []

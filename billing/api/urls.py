@@ -1,0 +1,3 @@
+"""Routes of the billing API, under /api/v1/."""
+
+urlpatterns = []

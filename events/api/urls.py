@@ -1,0 +1,3 @@
+"""Routes of the events API, under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,59 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class Event(models.Model):
+    """One event on the bus: the outbox row written in the transaction that caused it.
+
+    ``detail_type`` is the plain name (``onboardingRequest``), whatever spelling came in.
+    """
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "published by the control plane"
+        INBOUND = "inbound", "received from the application plane"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    detail_type = models.CharField(max_length=128, db_index=True)
+    source = models.CharField(max_length=128)
+    detail = models.JSONField(default=dict)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.OUTBOUND)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the event was fanned out to its subscribers; empty until then."
+    )
+
+    class Meta:
+        ordering = ("-created",)
+        indexes = [
+            models.Index(fields=["created"], name="event_undispatched", condition=models.Q(dispatched_at__isnull=True))
+        ]
+
+    def __str__(self):
+        return f"{self.detail_type} {self.id}"
+
+
+class HandlerRun(models.Model):
+    """The run of one in-process subscriber for one event: at most one success per pair."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        DEAD = "dead", "dead (gave up)"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="handler_runs")
+    handler = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "handler"], name="handler_run_once_per_event")]
+
+    def __str__(self):
+        return f"{self.handler} for {self.event_id}: {self.status}"

@@ -1,0 +1,15 @@
+"""Celery tasks of the event bus: thin wrappers around services."""
+
+from celery import shared_task
+
+from events import services
+
+
+@shared_task(name="events.dispatch_event", autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def dispatch_event(event_id: str) -> None:
+    services.event_dispatch(event_id=event_id)
+
+
+@shared_task(name="events.sweep")
+def sweep_events() -> dict:
+    return services.events_sweep()

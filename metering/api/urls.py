@@ -1,0 +1,3 @@
+"""Routes of the metering API, under /api/v1/."""
+
+urlpatterns = []

@@ -1,0 +1,94 @@
+"""The control plane's own settings namespace.
+
+Everything configurable about the control plane lives in one ``SBT`` dict in Django settings and
+is read through ``sbt_settings``, which fills in the defaults below. Reading happens on access,
+so ``override_settings(SBT={...})`` works in tests.
+
+Apps add their defaults to ``DEFAULTS`` here (one place to read them all).
+"""
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Pagination (CONTRACT.md "Basics").
+    "PAGE_SIZE_DEFAULT": 10,
+    "PAGE_SIZE_MAX": 100,
+    # Event bus (events app).
+    "EVENT_NAME_STYLE": "plain",  # or "sbt_aws": names on the wire get SBT's sbt_aws_ prefix
+    "EVENT_SOURCE_CONTROL_PLANE": "sbt.control.plane",
+    "EVENT_SOURCE_APPLICATION_PLANE": "sbt.application.plane",
+    # False simulates a process that dies between commit and enqueue (the sweep recovers).
+    "EVENT_DISPATCH_ON_COMMIT": True,
+    # Undispatched events older than this are picked up by the periodic sweep.
+    "EVENT_SWEEP_GRACE_SECONDS": 30,
+    # In-process subscribers: attempts before a handler run is dead, and the backoff base.
+    "EVENT_HANDLER_MAX_ATTEMPTS": 8,
+    "EVENT_HANDLER_BACKOFF_SECONDS": 10,
+    # Scope needed by each API operation, keyed by SBT's IAuth operation names. A view declares
+    # the operation it performs; the scope it needs is looked up here.
+    "SCOPES": {
+        "fetchTenantRegistration": "tenant/tenant_read",
+        "fetchAllTenantRegistrations": "tenant/tenant_read",
+        "createTenantRegistration": "tenant/tenant_write",
+        "updateTenantRegistration": "tenant/tenant_write",
+        "deleteTenantRegistration": "tenant/tenant_write",
+        "activateTenantRegistration": "tenant/tenant_write",
+        "deactivateTenantRegistration": "tenant/tenant_write",
+        "fetchTenant": "tenant/tenant_read",
+        "fetchAllTenants": "tenant/tenant_read",
+        "createTenant": "tenant/tenant_write",
+        "updateTenant": "tenant/tenant_write",
+        "deleteTenant": "tenant/tenant_write",
+        "fetchUser": "user/user_read",
+        "fetchAllUsers": "user/user_read",
+        "createUser": "user/user_write",
+        "updateUser": "user/user_write",
+        "deleteUser": "user/user_write",
+        "disableUser": "user/user_write",
+        "enableUser": "user/user_write",
+        "fetchMeter": "meter/meter_read",
+        "fetchAllMeters": "meter/meter_read",
+        "createMeter": "meter/meter_write",
+        "updateMeter": "meter/meter_write",
+        "deleteMeter": "meter/meter_write",
+        "ingestUsage": "usage/usage_write",
+        "cancelUsage": "usage/usage_write",
+        "fetchUsage": "usage/usage_read",
+        "putEvents": "events/events_write",
+        "fetchBilling": "billing/billing_read",
+    },
+}
+
+# Every scope the authorization server knows, with the description shown to users and in the
+# OpenAPI document.
+SCOPE_DESCRIPTIONS = {
+    "tenant/tenant_read": "Read tenants and tenant registrations",
+    "tenant/tenant_write": "Create, update, offboard and (de)activate tenants and registrations",
+    "user/user_read": "Read users",
+    "user/user_write": "Create, update, delete, enable and disable users",
+    "meter/meter_read": "Read meters",
+    "meter/meter_write": "Create, update and delete meters",
+    "usage/usage_read": "Query usage",
+    "usage/usage_write": "Ingest and cancel usage events",
+    "events/events_write": "Publish events to the control plane",
+    "billing/billing_read": "Read billing customers and usage pushes",
+}
+
+
+class SbtSettings:
+    """Attribute access to ``settings.SBT`` with defaults; dict values are merged one level."""
+
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown SBT setting {name!r}")
+        configured = getattr(settings, "SBT", {})
+        default = DEFAULTS[name]
+        if name not in configured:
+            return default
+        value = configured[name]
+        if isinstance(default, dict) and isinstance(value, dict):
+            return {**default, **value}
+        return value
+
+
+sbt_settings = SbtSettings()

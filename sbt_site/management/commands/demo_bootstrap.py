@@ -1,0 +1,66 @@
+"""Prepare the embedded default for a first look: an operator account and a demo OAuth client.
+
+Idempotent: run by ``./sbt run`` every time; it creates only what is missing and prints how to
+log in. The generated credentials are kept in ``var/`` (mode 0600) so they can be shown again —
+this is for the embedded default only; production uses ``createsuperuser`` and
+``oauth_client_create``.
+"""
+
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.models import OAuthApplication
+from accounts.services import oauth_client_create
+from sbt_site.conf import SCOPE_DESCRIPTIONS
+
+DEMO_USERNAME = "admin"
+DEMO_CLIENT_NAME = "demo client (all scopes)"
+
+
+def _write_private(path, text: str) -> None:
+    path.touch(mode=0o600)
+    path.write_text(text)
+
+
+class Command(BaseCommand):
+    help = "Create the demo operator account and OAuth client if missing, and print how to use them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="The URL the server will listen on")
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError("demo_bootstrap is for the embedded default, not SBT_ENV=production")
+        password_file = settings.VAR_DIR / "demo-admin-password"
+        client_file = settings.VAR_DIR / "demo-client.json"
+        User = get_user_model()
+        with transaction.atomic():
+            operator = User.objects.filter(username=DEMO_USERNAME).first()
+            if operator is None or not password_file.exists():
+                password = secrets.token_urlsafe(12)
+                operator = operator or User(username=DEMO_USERNAME, email="admin@example.com", role="SystemAdmin")
+                operator.is_staff = operator.is_superuser = True
+                operator.set_password(password)
+                operator.save()
+                _write_private(password_file, password)
+            client = json.loads(client_file.read_text()) if client_file.exists() else None
+            if client is None or not OAuthApplication.objects.filter(client_id=client["clientId"]).exists():
+                application, secret = oauth_client_create(name=DEMO_CLIENT_NAME, scopes=list(SCOPE_DESCRIPTIONS))
+                client = {"clientId": application.client_id, "clientSecret": secret}
+                _write_private(client_file, json.dumps(client))
+        url = options["url"].rstrip("/")
+        self.stdout.write(self.style.SUCCESS("The control plane is ready."))
+        self.stdout.write(f"  Admin:      {url}/admin/   user {DEMO_USERNAME}   password {password_file.read_text()}")
+        self.stdout.write(f"  API docs:   {url}/api/schema/swagger-ui/")
+        self.stdout.write(f"  Health:     {url}/healthz")
+        self.stdout.write(f"  Demo OAuth client (all scopes): id {client['clientId']}")
+        self.stdout.write(f"                                  secret {client['clientSecret']}")
+        self.stdout.write(
+            f"  Get a token: curl -s -u {client['clientId']}:{client['clientSecret']} "
+            f"-d grant_type=client_credentials {url}/o/token/"
+        )

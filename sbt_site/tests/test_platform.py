@@ -1,0 +1,150 @@
+"""Settings modes, /healthz and the OpenAPI document."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def clean_env(**extra) -> dict:
+    keep = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    return {**keep, "DJANGO_SETTINGS_MODULE": "sbt_site.settings", **extra}
+
+
+def test_embedded_default_with_no_environment(tmp_path):
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s;"
+        "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+        " 'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG, 'key': s.SECRET_KEY}))"
+    )
+    first = run_python(code, clean_env(SBT_VAR_DIR=str(tmp_path)))
+    assert first.returncode == 0, first.stderr
+    settings = json.loads(first.stdout)
+    assert settings["engine"] == "django.db.backends.sqlite3"
+    assert settings["name"] == str(tmp_path / "db.sqlite3")
+    assert settings["broker"] == "filesystem://"
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    second = json.loads(run_python(code, clean_env(SBT_VAR_DIR=str(tmp_path))).stdout)
+    assert second["key"] == settings["key"], "the development secret key must persist"
+
+
+def test_environment_switches_database_and_broker(tmp_path):
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s;"
+        "print(json.dumps([s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], s.CELERY_BROKER_URL]))"
+    )
+    env = clean_env(
+        SBT_VAR_DIR=str(tmp_path),
+        DATABASE_URL="postgres://u:p@db.internal:5432/sbt",
+        CELERY_BROKER_URL="redis://cache.internal:6379/0",
+    )
+    result = run_python(code, env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        "django.db.backends.postgresql",
+        "db.internal",
+        "redis://cache.internal:6379/0",
+    ]
+
+
+def test_production_check_deploy_is_clean(tmp_path):
+    env = clean_env(
+        SBT_VAR_DIR=str(tmp_path),
+        SBT_ENV="production",
+        DJANGO_SECRET_KEY="k" * 20 + "Z9!x" * 10 + "qwertyuiop",
+        DJANGO_ALLOWED_HOSTS="control.example.com",
+        DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://u:p@localhost:5432/sbt"),
+        CELERY_BROKER_URL="redis://localhost:6379/0",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY must be set"),
+        ("DJANGO_ALLOWED_HOSTS", "DJANGO_ALLOWED_HOSTS must be set"),
+        ("DATABASE_URL", "DATABASE_URL must be set"),
+    ],
+)
+def test_production_refuses_to_start_without_required_variables(tmp_path, missing, message):
+    env = clean_env(
+        SBT_VAR_DIR=str(tmp_path),
+        SBT_ENV="production",
+        DJANGO_SECRET_KEY="s" * 60,
+        DJANGO_ALLOWED_HOSTS="control.example.com",
+        DATABASE_URL="postgres://u:p@localhost:5432/sbt",
+    )
+    del env[missing]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"status": "ok", "vendor": "postgresql"} or body["database"]["status"] == "ok"
+    assert body["broker"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_reports_an_unreachable_broker_as_503(client, settings):
+    from sbt_site.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = previous
+    assert response.status_code == 503
+    assert response.json()["broker"]["status"] == "error"
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("sbt_site.tests.probe_urls")
+def test_openapi_document_is_valid_and_lists_scopes(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    document = response.json()
+    validate(document)
+    flows = document["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert "tenant/tenant_read" in flows["clientCredentials"]["scopes"]
+    probe_list = document["paths"]["/api/v1/probe"]
+    assert probe_list["get"]["security"] == [{"oauth2": ["tenant/tenant_read"]}]
+    assert probe_list["post"]["security"] == [{"oauth2": ["tenant/tenant_write"]}]
+
+
+@pytest.mark.django_db
+def test_openapi_ui_is_served_from_local_static_files(client):
+    page = client.get("/api/schema/swagger-ui/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "cdn" not in html.lower()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html

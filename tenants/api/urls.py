@@ -1,0 +1,3 @@
+"""Routes of the tenants API, under /api/v1/."""
+
+urlpatterns = []

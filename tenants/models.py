@@ -1,0 +1,30 @@
+import uuid
+
+from django.db import models
+
+
+class Tenant(models.Model):
+    """A customer organisation of the SaaS product.
+
+    First-class columns hold what the control plane reasons about; ``data`` holds every other
+    key a client sent, which the API returns flattened beside them (as SBT does).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField("tenant name", max_length=255, db_index=True)
+    email = models.CharField(max_length=254, blank=True)
+    tier = models.CharField(max_length=64, blank=True)
+    active = models.BooleanField("active (sbtaws_active)", default=True, db_index=True)
+    prices = models.JSONField(
+        default=list, blank=True, help_text='Billing prices: [{"id": "<price id>", "metricName": "<meter api name>"}]'
+    )
+    config = models.JSONField("tenant config", null=True, blank=True)
+    data = models.JSONField("free-form data", default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created", "id")
+
+    def __str__(self):
+        return self.name or str(self.id)
