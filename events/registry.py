@@ -45,3 +45,34 @@ def handler_by_name(name: str) -> Handler | None:
         if name in handlers:
             return handlers[name]
     return None
+
+
+# --- Inbound handlers -------------------------------------------------------------------------
+# An event the application plane POSTs to /events may have to change the control plane *before*
+# the request answers (provisionSuccess updates the registration; ingestUsage stores usage).
+# Such a handler runs synchronously, inside the transaction that stores the inbound event; it
+# receives the event's ``detail`` and the calling client's tenant binding, and rejects the
+# whole request by raising a ``sbt_site.errors.ServiceError`` (nothing is stored then).
+#
+#     @inbound_handler("provisionSuccess")
+#     def apply_provision_success(detail: dict, *, client_tenant_id) -> None: ...
+
+InboundHandler = Callable[..., None]
+
+_inbound_handlers: dict[str, list[InboundHandler]] = defaultdict(list)
+
+
+def inbound_handler(*detail_types: str):
+    """Register the decorated function to run synchronously for inbound ``detail_types``."""
+
+    def register(handler: InboundHandler) -> InboundHandler:
+        for detail_type in detail_types:
+            if handler not in _inbound_handlers[detail_type]:
+                _inbound_handlers[detail_type].append(handler)
+        return handler
+
+    return register
+
+
+def inbound_handlers_for(detail_type: str) -> list[InboundHandler]:
+    return list(_inbound_handlers.get(detail_type, []))
