@@ -7,7 +7,7 @@ key persisted in ``var/``. Environment variables switch each part to production:
 - ``DATABASE_URL``       PostgreSQL (``postgres://user:pass@host:5432/name``)
 - ``CELERY_BROKER_URL``  Redis (``redis://host:6379/0``) with real workers and one beat
 - ``SBT_ENV=production`` production security settings; needs ``DJANGO_SECRET_KEY``,
-                          ``DJANGO_ALLOWED_HOSTS`` and ``DATABASE_URL``
+                          ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and ``OIDC_RSA_PRIVATE_KEY``
 
 docs/operations.md lists every variable.
 """
