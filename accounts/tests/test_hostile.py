@@ -102,6 +102,13 @@ def test_token_in_the_query_string_is_not_accepted(auth_server, machine):
     assert response.json()["message"] == "Unauthorized"
 
 
+def test_token_in_a_form_body_is_not_accepted(auth_server, machine):
+    token = auth_server.client_credentials(*machine("user/user_write")).json()["access_token"]
+    response = http.post(auth_server.url + "/api/v1/users", data={"access_token": token, "userName": "x"})
+    assert response.status_code == 401
+    assert not get_user_model().objects.filter(username="x").exists()
+
+
 def test_expired_token_is_401(auth_server):
     application, _ = oauth_client_create(name="expired", scopes=["user/user_read"])
     _, token = access_token_issue(application=application, scope="user/user_read", lifetime=-60)
