@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.models import clear_expired, get_access_token_model, get_refresh_token_model
 
 from accounts.interface import AuthProvider, AuthUser, CreatedAdmin
 from accounts.models import OAuthApplication
@@ -198,3 +198,11 @@ def user_client_ensure(*, redirect_uris: list[str] | None = None) -> OAuthApplic
         raise InvalidInput(" ".join(exc.messages)) from None
     application.save()
     return application
+
+
+def tokens_clear_expired() -> None:
+    """Delete expired access tokens, authorization codes and refresh tokens past their lifetime.
+
+    Revoked refresh tokens are kept until then: they are what detects a replayed one.
+    """
+    clear_expired()

@@ -142,3 +142,21 @@ def _basic(user: str, password: str) -> str:
     import base64
 
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_the_daily_task_deletes_expired_tokens_only(make_oauth_client):
+    from django_celery_beat.models import PeriodicTask
+    from oauth2_provider.models import get_access_token_model
+
+    from accounts.tasks import clear_expired_tokens
+    from accounts.tokens import access_token_issue
+    from sbt_site.schedules import seed_periodic_tasks
+
+    application, _ = make_oauth_client(scopes="user/user_read")
+    access_token_issue(application=application, scope="user/user_read", lifetime=-10)
+    live, _ = access_token_issue(application=application, scope="user/user_read")
+    clear_expired_tokens.delay()
+    assert list(get_access_token_model().objects.values_list("pk", flat=True)) == [live.pk]
+
+    seed_periodic_tasks()
+    assert PeriodicTask.objects.get(task="accounts.clear_expired_tokens").interval.every == 24 * 3600
