@@ -5,15 +5,11 @@ test inside the ``db`` transaction only sees ``transaction.on_commit`` work (eve
 when it wraps the call in ``django_capture_on_commit_callbacks(execute=True)``.
 """
 
-import secrets
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
-from oauth2_provider.models import get_access_token_model
 from rest_framework.test import APIClient
 
 from accounts.services import oauth_client_create
+from accounts.tokens import access_token_issue
 from sbt_site.conf import SCOPE_DESCRIPTIONS
 
 ALL_SCOPES = " ".join(SCOPE_DESCRIPTIONS)
@@ -31,20 +27,15 @@ def make_oauth_client(db):
 
 @pytest.fixture
 def make_token(make_oauth_client):
-    """``make_token(scopes="a b", tenant=None) -> str``: a valid bearer token for a new client.
+    """``make_token(scopes="a b", tenant=None, user=None) -> str``: a valid bearer token (a signed
+    JWT, stored hashed like the ones /o/token/ issues) for a new client.
 
     The token row is written directly (tests about the token endpoint itself use /o/token/).
     """
 
-    def make(scopes: str = ALL_SCOPES, tenant=None, expires_in: int = 3600) -> str:
+    def make(scopes: str = ALL_SCOPES, tenant=None, expires_in: int = 3600, user=None) -> str:
         application, _ = make_oauth_client(scopes=scopes, tenant=tenant)
-        raw = secrets.token_urlsafe(32)
-        get_access_token_model().objects.create(
-            application=application,
-            token=raw,
-            scope=scopes,
-            expires=timezone.now() + timedelta(seconds=expires_in),
-        )
+        _, raw = access_token_issue(application=application, scope=scopes, user=user, lifetime=expires_in)
         return raw
 
     return make

@@ -1,11 +1,63 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from oauth2_provider.admin import AccessTokenAdmin as DotAccessTokenAdmin
+from oauth2_provider.admin import ApplicationAdmin as DotApplicationAdmin
+from oauth2_provider.admin import RefreshTokenAdmin as DotRefreshTokenAdmin
 
+from accounts import services
 from accounts.models import User
+from sbt_site.errors import ServiceError
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "role", "tenant", "is_active", "is_staff", "date_joined")
-    list_filter = ("role", "is_active", "is_staff")
+    list_filter = ("role", "is_active", "is_staff", "tenant")
+    list_select_related = ("tenant",)
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Control plane", {"fields": ("role", "tenant")}))
+    actions = ("disable_users", "enable_users")
+
+    def _apply(self, request, queryset, service, done: str):
+        count = 0
+        for user in queryset:
+            try:
+                service(user_name=user.username)
+            except ServiceError as exc:
+                self.message_user(request, f"{user.username}: {exc.message}", messages.ERROR)
+            else:
+                count += 1
+        self.message_user(request, f"{done} {count} user(s).")
+
+    @admin.action(description="Disable selected users (blocks login, revokes their tokens)")
+    def disable_users(self, request, queryset):
+        self._apply(request, queryset, services.user_disable, "Disabled")
+
+    @admin.action(description="Enable selected users")
+    def enable_users(self, request, queryset):
+        self._apply(request, queryset, services.user_enable, "Enabled")
+
+
+class OAuthApplicationAdmin(DotApplicationAdmin):
+    """OAuth clients with the scopes they may be granted and the tenant they are bound to."""
+
+    list_display = ("name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes", "tenant")
+    list_filter = ("client_type", "authorization_grant_type", "system_role", "tenant")
+    list_select_related = ("tenant",)
+    search_fields = ("name", "client_id")
+    raw_id_fields = ("user", "tenant")
+
+
+class AccessTokenAdmin(DotAccessTokenAdmin):
+    """Read-only: tokens are issued by the OAuth flows; the revoke action is the only change."""
+
+    list_display = ("pk", "application", "user", "scope", "expires")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RefreshTokenAdmin(DotRefreshTokenAdmin):
+    list_display = ("pk", "application", "user", "revoked")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,15 +1,99 @@
-"""Writes of the accounts app: OAuth clients (and, later, users)."""
+"""Writes of the accounts app: users (through the configured AuthProvider) and OAuth clients."""
 
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import clear_expired, get_access_token_model, get_refresh_token_model
 
+from accounts.interface import AuthProvider, AuthUser, CreatedAdmin
 from accounts.models import OAuthApplication
-from sbt_site.conf import SCOPE_DESCRIPTIONS
+from events.services import event_publish
+from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
 from sbt_site.errors import InvalidInput, NotFound
+from sbt_site.providers import get_provider
 from tenants.models import Tenant
+
+MACHINE_CLIENT_NAME = "machine client (application plane)"
+USER_CLIENT_NAME = "user client (browser login)"
+
+
+def auth_provider() -> AuthProvider:
+    return get_provider("auth")
+
+
+# --- Users ------------------------------------------------------------------------------------
+
+
+def _tenant_user_event_detail(user: AuthUser) -> dict:
+    return {
+        "tenantId": str(user.tenant_id),
+        "userName": user.user_name,
+        "email": user.email,
+        "userRole": user.user_role,
+    }
+
+
+@transaction.atomic
+def user_create(
+    *,
+    user_name: str,
+    email: str,
+    user_role: str,
+    tenant_id: UUID | None = None,
+    client_tenant_id: UUID | None = None,
+) -> AuthUser:
+    """Create a user; a tenant user is announced with tenantUserCreated.
+
+    A tenant-bound client (``client_tenant_id``) creates users of its own tenant only.
+    """
+    if client_tenant_id is not None:
+        if tenant_id is not None and str(tenant_id) != str(client_tenant_id):
+            raise NotFound(f"Tenant not found for id {tenant_id}")
+        tenant_id = client_tenant_id
+    user = auth_provider().create_user(user_name=user_name, email=email, user_role=user_role, tenant_id=tenant_id)
+    if user.tenant_id is not None:
+        event_publish(detail_type="tenantUserCreated", detail=_tenant_user_event_detail(user))
+    return user
+
+
+@transaction.atomic
+def user_update(
+    *, user_name: str, email: str | None = None, user_role: str | None = None, client_tenant_id: UUID | None = None
+) -> AuthUser:
+    return auth_provider().update_user(
+        user_name=user_name, email=email, user_role=user_role, tenant_id=client_tenant_id
+    )
+
+
+@transaction.atomic
+def user_delete(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+    """Delete a user and its tokens; a tenant user is announced with tenantUserDeleted."""
+    user = auth_provider().delete_user(user_name=user_name, tenant_id=client_tenant_id)
+    if user.tenant_id is not None:
+        event_publish(detail_type="tenantUserDeleted", detail=_tenant_user_event_detail(user))
+    return user
+
+
+@transaction.atomic
+def user_disable(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+    """Block the user's logins and revoke every token it holds."""
+    return auth_provider().disable_user(user_name=user_name, tenant_id=client_tenant_id)
+
+
+@transaction.atomic
+def user_enable(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+    return auth_provider().enable_user(user_name=user_name, tenant_id=client_tenant_id)
+
+
+def admin_user_create(*, name: str, email: str, role: str) -> CreatedAdmin:
+    """Create the control-plane operator ``name`` unless it exists (idempotent)."""
+    return auth_provider().create_admin_user(name=name, email=email, role=role)
+
+
+# --- OAuth clients ----------------------------------------------------------------------------
 
 
 def _validated_scopes(scopes: list[str]) -> list[str]:
@@ -45,5 +129,80 @@ def oauth_client_create(
         hash_client_secret=True,
         allowed_scopes=" ".join(_validated_scopes(scopes)),
         tenant=tenant,
+        algorithm=OAuthApplication.RS256_ALGORITHM,
     )
     return application, secret
+
+
+def _revoke_client_tokens(application: OAuthApplication) -> None:
+    get_refresh_token_model().objects.filter(application=application, revoked__isnull=True).update(
+        revoked=timezone.now(), access_token=None
+    )
+    get_access_token_model().objects.filter(application=application).delete()
+
+
+@transaction.atomic
+def machine_client_ensure(*, rotate: bool = False) -> tuple[OAuthApplication, str | None]:
+    """The machine client an application plane reports back with (created on first call).
+
+    Returns the secret in clear only when it is new: on creation, or with ``rotate``, which also
+    revokes the tokens issued with the old secret.
+    """
+    application = (
+        OAuthApplication.objects.select_for_update().filter(system_role=OAuthApplication.SystemRole.MACHINE).first()
+    )
+    if application is None:
+        application, secret = oauth_client_create(
+            name=MACHINE_CLIENT_NAME, scopes=list(sbt_settings.AUTH_MACHINE_CLIENT_SCOPES)
+        )
+        application.system_role = OAuthApplication.SystemRole.MACHINE
+        application.save(update_fields=["system_role"])
+        return application, secret
+    if not rotate:
+        return application, None
+    secret = generate_client_secret()
+    application.client_secret = secret
+    application.save(update_fields=["client_secret", "updated"])
+    _revoke_client_tokens(application)
+    return application, secret
+
+
+@transaction.atomic
+def user_client_ensure(*, redirect_uris: list[str] | None = None) -> OAuthApplication:
+    """The public client users log in with (authorization code + PKCE S256), created on first call.
+
+    ``redirect_uris`` replaces the registered callback URLs (exact match is required at login).
+    """
+    application = (
+        OAuthApplication.objects.select_for_update().filter(system_role=OAuthApplication.SystemRole.USER).first()
+    )
+    if application is None:
+        application = OAuthApplication(
+            name=USER_CLIENT_NAME,
+            client_type=OAuthApplication.CLIENT_PUBLIC,
+            authorization_grant_type=OAuthApplication.GRANT_AUTHORIZATION_CODE,
+            hash_client_secret=True,
+            # A first-party login: the operator registered it, so no consent screen.
+            skip_authorization=True,
+            allowed_scopes=" ".join(SCOPE_DESCRIPTIONS),
+            algorithm=OAuthApplication.RS256_ALGORITHM,
+            system_role=OAuthApplication.SystemRole.USER,
+        )
+    if redirect_uris is not None:
+        application.redirect_uris = " ".join(redirect_uris)
+    if not application.redirect_uris:
+        raise InvalidInput("The user client needs at least one redirect URI (--redirect-uri)")
+    try:
+        application.clean()
+    except DjangoValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages)) from None
+    application.save()
+    return application
+
+
+def tokens_clear_expired() -> None:
+    """Delete expired access tokens, authorization codes and refresh tokens past their lifetime.
+
+    Revoked refresh tokens are kept until then: they are what detects a replayed one.
+    """
+    clear_expired()

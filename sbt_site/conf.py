@@ -57,6 +57,13 @@ DEFAULTS = {
         "putEvents": "events/events_write",
         "fetchBilling": "billing/billing_read",
     },
+    # IAuth (accounts app).
+    # The ``aud`` of access tokens; empty means SBT_PUBLIC_URL + "/api/v1/".
+    "AUTH_JWT_AUDIENCE": "",
+    # GET /users page size maximum (SBT's Cognito limit).
+    "USERS_PAGE_SIZE_MAX": 60,
+    # Scopes of the machine client an application plane uses to report back (machine_client_create).
+    "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
 }
 
 # Every scope the authorization server knows, with the description shown to users and in the

@@ -13,6 +13,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         15,
         "Dispatches events a crash left behind and retries failed in-process subscribers.",
     ),
+    "accounts: delete expired OAuth tokens": (
+        "accounts.clear_expired_tokens",
+        24 * 3600,
+        "Deletes expired access tokens and authorization codes, and refresh tokens past SBT_REFRESH_TOKEN_SECONDS.",
+    ),
 }
 
 

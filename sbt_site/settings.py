@@ -7,7 +7,7 @@ key persisted in ``var/``. Environment variables switch each part to production:
 - ``DATABASE_URL``       PostgreSQL (``postgres://user:pass@host:5432/name``)
 - ``CELERY_BROKER_URL``  Redis (``redis://host:6379/0``) with real workers and one beat
 - ``SBT_ENV=production`` production security settings; needs ``DJANGO_SECRET_KEY``,
-                          ``DJANGO_ALLOWED_HOSTS`` and ``DATABASE_URL``
+                          ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and ``OIDC_RSA_PRIVATE_KEY``
 
 docs/operations.md lists every variable.
 """
@@ -239,15 +239,67 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 
+
 # --- OAuth2 (django-oauth-toolkit) ------------------------------------------------------------
+def _oidc_signing_key() -> str:
+    """The RSA private key (PEM) that signs access tokens and ID tokens.
+
+    Production takes it from OIDC_RSA_PRIVATE_KEY, so every web process signs with the same key
+    and a restart does not invalidate issued tokens. The embedded default generates one once and
+    keeps it in var/ (mode 0600).
+    """
+    pem = os.environ.get("OIDC_RSA_PRIVATE_KEY", "").strip()
+    if pem:
+        return pem + "\n"
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "OIDC_RSA_PRIVATE_KEY must be set in production (an RSA private key in PEM, e.g. "
+            "`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072`)"
+        )
+    path = VAR_DIR / "oidc_rsa_private_key.pem"
+    if not path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.touch(mode=0o600)
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return path.read_text()
+
+
 OAUTH2_PROVIDER_APPLICATION_MODEL = "accounts.OAuthApplication"
 OAUTH2_PROVIDER = {
     "SCOPES": SCOPE_DESCRIPTIONS,
     "SCOPES_BACKEND_CLASS": "accounts.scopes.ApplicationScopes",
+    "APPLICATION_ADMIN_CLASS": "accounts.admin.OAuthApplicationAdmin",
+    "ACCESS_TOKEN_ADMIN_CLASS": "accounts.admin.AccessTokenAdmin",
+    "REFRESH_TOKEN_ADMIN_CLASS": "accounts.admin.RefreshTokenAdmin",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("SBT_ACCESS_TOKEN_SECONDS", 3600),
+    # Access tokens are RS256-signed JWTs (RFC 9068) that an application plane can verify offline;
+    # refresh tokens stay opaque random strings (oauthlib would otherwise reuse the JWT generator).
+    "ACCESS_TOKEN_GENERATOR": "accounts.tokens.signed_access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "OAUTH2_VALIDATOR_CLASS": "accounts.tokens.SbtOAuth2Validator",
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": _oidc_signing_key(),
+    # Rotated-out keys (PEM, separated by blank lines) stay in the JWKS so tokens they signed verify.
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": [
+        block.strip() + "\n"
+        for block in os.environ.get("OIDC_RSA_PRIVATE_KEYS_INACTIVE", "").split("\n\n")
+        if block.strip()
+    ],
+    "OIDC_ISS_ENDPOINT": SBT_PUBLIC_URL + "/o",
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
     "PKCE_REQUIRED": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("SBT_REFRESH_TOKEN_SECONDS", 14 * 24 * 3600),
     # http redirect URIs only for local development (RFC 8252 loopback callbacks).
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
     # Every RFC 9700 (OAuth 2.0 Security BCP) behaviour django-oauth-toolkit offers, turned on.

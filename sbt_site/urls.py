@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from oauth2_provider.views import ConnectDiscoveryInfoView
 
 from sbt_site.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("o/", include("accounts.oauth_urls", namespace="oauth2_provider")),
+    # OpenID discovery at the site root too (CONTRACT.md); the issuer it names is still /o.
+    path(".well-known/openid-configuration", ConnectDiscoveryInfoView.as_view(), name="openid-configuration"),
     path("api/v1/", include("sbt_site.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,6 +1,7 @@
 """Bearer-token authentication for the API."""
 
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from oauth2_provider.utils import parse_bearer_token
 
 
 class BearerTokenAuthentication(OAuth2Authentication):
@@ -14,4 +15,6 @@ class BearerTokenAuthentication(OAuth2Authentication):
     def authenticate(self, request):
         if "access_token" in request.query_params:
             return None
+        if parse_bearer_token(request.META.get("HTTP_AUTHORIZATION")) is None:
+            return None  # without the header oauthlib would look for the token in the body
         return super().authenticate(request)

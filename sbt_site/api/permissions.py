@@ -56,11 +56,14 @@ class HasOperationScope(BasePermission):
 
 
 def client_tenant_id(request) -> UUID | None:
-    """The tenant a tenant-bound OAuth client is limited to, or None for an unbound client.
+    """The tenant a tenant-bound OAuth client (or a tenant user's token) is limited to, or None.
 
-    It comes from the client's registration (its OAuth application), never from the request.
+    It comes from the client's registration (its OAuth application) or the user the token was
+    issued to, never from the request.
     """
     token = request.auth
-    if token is None or token.application is None:
+    if token is None:
         return None
-    return token.application.tenant_id
+    if token.application is not None and token.application.tenant_id is not None:
+        return token.application.tenant_id
+    return token.user.tenant_id if token.user is not None else None

@@ -57,6 +57,16 @@ def test_environment_switches_database_and_broker(tmp_path):
     ]
 
 
+def _rsa_private_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
 def test_production_check_deploy_is_clean(tmp_path):
     env = clean_env(
         SBT_VAR_DIR=str(tmp_path),
@@ -65,6 +75,7 @@ def test_production_check_deploy_is_clean(tmp_path):
         DJANGO_ALLOWED_HOSTS="control.example.com",
         DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://u:p@localhost:5432/sbt"),
         CELERY_BROKER_URL="redis://localhost:6379/0",
+        OIDC_RSA_PRIVATE_KEY=_rsa_private_key_pem(),
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -84,6 +95,7 @@ def test_production_check_deploy_is_clean(tmp_path):
         ("DJANGO_SECRET_KEY", "DJANGO_SECRET_KEY must be set"),
         ("DJANGO_ALLOWED_HOSTS", "DJANGO_ALLOWED_HOSTS must be set"),
         ("DATABASE_URL", "DATABASE_URL must be set"),
+        ("OIDC_RSA_PRIVATE_KEY", "OIDC_RSA_PRIVATE_KEY must be set"),
     ],
 )
 def test_production_refuses_to_start_without_required_variables(tmp_path, missing, message):
@@ -93,6 +105,7 @@ def test_production_refuses_to_start_without_required_variables(tmp_path, missin
         DJANGO_SECRET_KEY="s" * 60,
         DJANGO_ALLOWED_HOSTS="control.example.com",
         DATABASE_URL="postgres://u:p@localhost:5432/sbt",
+        OIDC_RSA_PRIVATE_KEY=_rsa_private_key_pem(),
     )
     del env[missing]
     result = subprocess.run(

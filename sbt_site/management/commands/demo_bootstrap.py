@@ -12,6 +12,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -64,6 +65,8 @@ class Command(BaseCommand):
                 for tenant_data in DEMO_TENANTS:
                     tenant_registration_create(tenant_data=dict(tenant_data))
         url = options["url"].rstrip("/")
+        # The machine client an application plane reports back with (its id is in /auth-info).
+        call_command("machine_client_create", stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("The control plane is ready."))
         self.stdout.write(f"  Admin:      {url}/admin/   user {DEMO_USERNAME}   password {password_file.read_text()}")
         self.stdout.write(f"  API docs:   {url}/api/schema/swagger-ui/")

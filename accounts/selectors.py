@@ -1,0 +1,28 @@
+"""Reads of the accounts app: users through the configured AuthProvider, and the IAuth config."""
+
+from uuid import UUID
+
+from accounts.interface import AuthUser, UserPage
+from accounts.services import auth_provider
+
+
+def user_get(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+    return auth_provider().fetch_user(user_name=user_name, tenant_id=client_tenant_id)
+
+
+def user_list(*, limit: int, next_token: str | None, client_tenant_id: UUID | None = None) -> UserPage:
+    return auth_provider().fetch_all_users(limit=limit, next_token=next_token, tenant_id=client_tenant_id)
+
+
+def auth_info() -> dict:
+    """The public IAuth configuration an application plane bootstraps from (GET /auth-info)."""
+    provider = auth_provider()
+    return {
+        "jwtIssuer": provider.jwt_issuer,
+        "jwtAudience": provider.jwt_audience,
+        "tokenEndpoint": provider.token_endpoint,
+        "wellKnownEndpointUrl": provider.well_known_endpoint_url,
+        "userClientId": provider.user_client_id,
+        "machineClientId": provider.machine_client_id,
+        "scopes": provider.scopes(),
+    }
