@@ -107,6 +107,7 @@ start_redis() {
 cmd_run() {
   ensure_venv requirements.txt
   local port=${PORT:-8000} host=${HOST:-127.0.0.1}
+  export SBT_PUBLIC_URL=${SBT_PUBLIC_URL:-http://$host:$port}
   say "Migrating the database (var/db.sqlite3)"
   "$PY" manage.py migrate --noinput -v 0
   "$PY" manage.py demo_bootstrap --url "http://$host:$port"

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from oauth2_provider.views import ConnectDiscoveryInfoView
 
+from sbt_site.api.exceptions import api_not_found
 from sbt_site.health import healthz
 
 urlpatterns = [
@@ -15,6 +16,9 @@ urlpatterns = [
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", healthz, name="healthz"),
+    # Last: any other /api/ path is the envelope's 404, also with DEBUG on (where Django would
+    # otherwise answer with its HTML debug page instead of handler404).
+    re_path(r"^api/", api_not_found),
 ]
 
 handler400 = "sbt_site.api.exceptions.json_or_html_400"

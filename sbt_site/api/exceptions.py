@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -102,6 +103,12 @@ def exception_handler(exc, context):
 
 def _api_error(request, status_code: int, message: str, code: str):
     return JsonResponse(error_body(status_code, message, code), status=status_code)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """The catch-all for unknown routes under /api/ (any method)."""
+    return _api_error(request, 404, "Not found", "not_found")
 
 
 def json_or_html_404(request, exception=None):

@@ -60,6 +60,14 @@ def test_unknown_route_is_404_envelope(api):
     assert_envelope(api().get("/api/v1/no-such-route"), 404, code="not_found")
 
 
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_unknown_route_is_404_envelope_even_with_debug_on(api, settings, method):
+    settings.DEBUG = True  # Django would answer with its HTML debug page
+    response = getattr(api(), method)("/api/v1/tenant-registrationz/x")
+    assert response["Content-Type"] == "application/json"
+    assert_envelope(response, 404, "Not found", "not_found")
+
+
 def test_service_not_found_keeps_its_message(api):
     tenant_id = uuid.uuid4()
     assert_envelope(api().get(f"/api/v1/probe/{tenant_id}"), 404, f"Tenant not found for id {tenant_id}", "not_found")
