@@ -188,7 +188,8 @@ def _validated_url(url: str) -> str:
     return url
 
 
-def _validated_event_types(event_types: list[str]) -> list[str]:
+def event_types_normalize(event_types: list[str]) -> list[str]:
+    """Plain, de-duplicated names; InvalidInput names the first that cannot be an event type."""
     names = []
     for raw in event_types:
         name = canonical_name(raw.strip())
@@ -224,7 +225,7 @@ def subscription_create(
     secret = _validated_secret(secret) if secret else crypto.secret_generate()
     subscription = Subscription.objects.create(
         url=_validated_url(url),
-        event_types=_validated_event_types(event_types),
+        event_types=event_types_normalize(event_types),
         description=description,
         enabled=enabled,
         secret_encrypted=crypto.secret_encrypt(secret),
@@ -246,7 +247,7 @@ def subscription_update(
     if url is not None:
         subscription.url = _validated_url(url)
     if event_types is not None:
-        subscription.event_types = _validated_event_types(event_types)
+        subscription.event_types = event_types_normalize(event_types)
     if description is not None:
         subscription.description = description
     if enabled is not None:
