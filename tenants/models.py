@@ -28,3 +28,41 @@ class Tenant(models.Model):
 
     def __str__(self):
         return self.name or str(self.id)
+
+
+class TenantRegistration(models.Model):
+    """The onboarding (and offboarding) of one tenant, as SBT's tenant registration.
+
+    ``status`` follows the flow of CONTRACT.md: ``In progress`` → ``created`` | ``failed`` while
+    onboarding; ``deleting`` → ``deleted`` | ``failed`` once offboarded (``offboarded`` is set).
+    ``data`` holds the free-form ``tenantRegistrationData`` keys.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "In progress"
+        CREATED = "created"
+        FAILED = "failed"
+        DELETING = "deleting"
+        DELETED = "deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, related_name="registration")
+    active = models.BooleanField("active (sbtaws_active)", default=True, db_index=True)
+    status = models.CharField(
+        "registration status", max_length=32, choices=Status.choices, default=Status.IN_PROGRESS, db_index=True
+    )
+    status_reason = models.TextField(
+        "failure reason", blank=True, help_text="Why (de)provisioning failed, as the application plane said."
+    )
+    offboarded = models.DateTimeField(
+        null=True, blank=True, help_text="When offboarding was requested; empty while the tenant is onboarded."
+    )
+    data = models.JSONField("free-form data", default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created", "id")
+
+    def __str__(self):
+        return f"registration of {self.tenant} ({self.status})"

@@ -1,4 +1,5 @@
-"""Prepare the embedded default for a first look: an operator account and a demo OAuth client.
+"""Prepare the embedded default for a first look: an operator account, a demo OAuth client and
+two demo tenants (onboarded through the tenants service when there are none).
 
 Idempotent: run by ``./sbt run`` every time; it creates only what is missing and prints how to
 log in. The generated credentials are kept in ``var/`` (mode 0600) so they can be shown again —
@@ -17,9 +18,15 @@ from django.db import transaction
 from accounts.models import OAuthApplication
 from accounts.services import oauth_client_create
 from sbt_site.conf import SCOPE_DESCRIPTIONS
+from tenants.models import Tenant
+from tenants.services import tenant_registration_create
 
 DEMO_USERNAME = "admin"
 DEMO_CLIENT_NAME = "demo client (all scopes)"
+DEMO_TENANTS = (
+    {"tenantName": "acme", "email": "ops@acme.example.com", "tier": "premium"},
+    {"tenantName": "globex", "email": "it@globex.example.com", "tier": "basic"},
+)
 
 
 def _write_private(path, text: str) -> None:
@@ -53,6 +60,9 @@ class Command(BaseCommand):
                 application, secret = oauth_client_create(name=DEMO_CLIENT_NAME, scopes=list(SCOPE_DESCRIPTIONS))
                 client = {"clientId": application.client_id, "clientSecret": secret}
                 _write_private(client_file, json.dumps(client))
+            if not Tenant.objects.exists():
+                for tenant_data in DEMO_TENANTS:
+                    tenant_registration_create(tenant_data=dict(tenant_data))
         url = options["url"].rstrip("/")
         self.stdout.write(self.style.SUCCESS("The control plane is ready."))
         self.stdout.write(f"  Admin:      {url}/admin/   user {DEMO_USERNAME}   password {password_file.read_text()}")
@@ -64,3 +74,5 @@ class Command(BaseCommand):
             f"  Get a token: curl -s -u {client['clientId']}:{client['clientSecret']} "
             f"-d grant_type=client_credentials {url}/o/token/"
         )
+        for tenant in Tenant.objects.filter(active=True).order_by("created")[:5]:
+            self.stdout.write(f"  Tenant:     {tenant.name} ({tenant.tier})   id {tenant.pk}")

@@ -1,0 +1,90 @@
+"""Reads of the tenants app.
+
+Lookups take ids as the client gave them (strings from a URL): a malformed id is simply not
+found, never a 500. ``client_tenant_id`` is the tenant a tenant-bound client is limited to;
+everything outside it is "not found", so ids do not leak.
+"""
+
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from sbt_site.errors import NotFound
+from tenants.models import Tenant, TenantRegistration
+from tenants.wire import config_document
+
+
+def parse_uuid(value) -> UUID | None:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def tenant_list(*, client_tenant_id: UUID | None = None) -> QuerySet[Tenant]:
+    tenants = Tenant.objects.select_related("registration")
+    if client_tenant_id is not None:
+        tenants = tenants.filter(pk=client_tenant_id)
+    return tenants
+
+
+def tenant_get(*, tenant_id, client_tenant_id: UUID | None = None, message: str | None = None) -> Tenant:
+    """The tenant; NotFound (``Tenant not found for id <id>`` unless ``message``) otherwise."""
+    parsed = parse_uuid(tenant_id)
+    tenant = tenant_list(client_tenant_id=client_tenant_id).filter(pk=parsed).first() if parsed else None
+    if tenant is None:
+        raise NotFound(message or f"Tenant not found for id {tenant_id}")
+    return tenant
+
+
+def tenant_registration_list(*, client_tenant_id: UUID | None = None) -> QuerySet[TenantRegistration]:
+    registrations = TenantRegistration.objects.select_related("tenant")
+    if client_tenant_id is not None:
+        registrations = registrations.filter(tenant_id=client_tenant_id)
+    return registrations
+
+
+def tenant_registration_get(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
+    parsed = parse_uuid(registration_id)
+    registration = None
+    if parsed:
+        registration = tenant_registration_list(client_tenant_id=client_tenant_id).filter(pk=parsed).first()
+    if registration is None:
+        raise NotFound(f"Tenant registration not found for id {registration_id}")
+    return registration
+
+
+def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
+    """The tenant config of an active tenant, found by id or else by name (CONTRACT.md).
+
+    Tenant names are not unique; by name, the oldest active tenant of that name wins, so the
+    answer never changes when a later tenant picks the same name.
+    """
+    if tenant_id:
+        parsed = parse_uuid(tenant_id)
+        tenant = Tenant.objects.filter(pk=parsed, active=True).first() if parsed else None
+        wanted = tenant_id
+    else:
+        tenant = Tenant.objects.filter(name=tenant_name, active=True).order_by("created", "id").first()
+        wanted = tenant_name
+    if tenant is None:
+        raise NotFound(f"No tenant details found for {wanted}")
+    return config_document(tenant.config)
+
+
+@dataclass(frozen=True)
+class TenantPrice:
+    """A price a tenant is registered with: the billing provider's price id and the meter it bills."""
+
+    price_id: str
+    metric_name: str
+
+
+def tenant_price_list(*, tenant_id) -> list[TenantPrice]:
+    """The prices of a tenant (``tenantData.prices``), for billing's usage push."""
+    tenant = tenant_get(tenant_id=tenant_id)
+    return [TenantPrice(price_id=price["id"], metric_name=price["metricName"]) for price in tenant.prices]

@@ -1,0 +1,303 @@
+"""Writes of the tenants app: onboarding, offboarding and the registration status flow.
+
+Every function runs in one transaction and publishes its event through the outbox in that
+transaction, so an event exists exactly when the change it announces was committed. State
+changes lock the registration row (``select_for_update``): two concurrent offboardings of the
+same registration are serialised, and the second one sees the first and is refused.
+"""
+
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from events.services import event_publish
+from sbt_site.errors import Conflict, InvalidInput, NotFound
+from tenants.models import Tenant, TenantRegistration
+from tenants.selectors import parse_uuid
+from tenants.wire import (
+    registration_fields_from_wire,
+    registration_to_wire,
+    tenant_fields_from_wire,
+    tenant_to_wire,
+)
+
+Status = TenantRegistration.Status
+
+# Which status a registration may move to, by (offboarded?, current status). Repeating the
+# current status is allowed so that an application plane may report the same result twice.
+ALLOWED_TRANSITIONS: dict[tuple[bool, str], set[str]] = {
+    (False, Status.IN_PROGRESS): {Status.IN_PROGRESS, Status.CREATED, Status.FAILED},
+    (False, Status.FAILED): {Status.IN_PROGRESS, Status.CREATED, Status.FAILED},
+    (False, Status.CREATED): {Status.CREATED},
+    (True, Status.DELETING): {Status.DELETING, Status.DELETED, Status.FAILED},
+    (True, Status.FAILED): {Status.DELETING, Status.DELETED, Status.FAILED},
+    (True, Status.DELETED): {Status.DELETED},
+}
+
+# Application-plane outcome -> (status it leads to, whether it belongs to offboarding)
+JOB_OUTCOMES: dict[str, tuple[str, bool]] = {
+    "provisionSuccess": (Status.CREATED, False),
+    "provisionFailure": (Status.FAILED, False),
+    "deprovisionSuccess": (Status.DELETED, True),
+    "deprovisionFailure": (Status.FAILED, True),
+}
+
+
+def _registration_locked(registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
+    parsed = parse_uuid(registration_id)
+    registration = None
+    if parsed:
+        registrations = TenantRegistration.objects.select_for_update().select_related("tenant")
+        if client_tenant_id is not None:
+            registrations = registrations.filter(tenant_id=client_tenant_id)
+        registration = registrations.filter(pk=parsed).first()
+    if registration is None:
+        raise NotFound(f"Tenant registration not found for id {registration_id}")
+    return registration
+
+
+def _tenant_locked(tenant_id) -> Tenant:
+    parsed = parse_uuid(tenant_id)
+    tenant = Tenant.objects.select_for_update().filter(pk=parsed).first() if parsed else None
+    if tenant is None:
+        raise NotFound(f"Tenant {tenant_id} not found.")
+    return tenant
+
+
+def _apply_fields(row, columns: dict, free_form: dict) -> None:
+    for column, value in columns.items():
+        setattr(row, column, value)
+    if free_form:
+        row.data = {**row.data, **free_form}
+
+
+def _check_transition(registration: TenantRegistration, target: str, *, what: str) -> None:
+    offboarded = registration.offboarded is not None
+    if target not in ALLOWED_TRANSITIONS.get((offboarded, registration.status), set()):
+        state = "offboarded" if offboarded else "onboarding"
+        raise Conflict(
+            f"{what} does not apply: tenant registration {registration.pk} is {state} "
+            f"with status '{registration.status}'",
+            code="illegal_transition",
+        )
+
+
+def _set_status(registration: TenantRegistration, status: str, reason: str | None) -> None:
+    registration.status = status
+    registration.status_reason = (reason or "")[:4000] if status == Status.FAILED else ""
+
+
+def _lifecycle_detail(registration: TenantRegistration) -> dict:
+    """Tenant and registration merged, as SBT sends with offboardingRequest (and activate/deactivate)."""
+    return {**tenant_to_wire(registration.tenant), **registration_to_wire(registration)}
+
+
+@transaction.atomic
+def tenant_registration_create(
+    *, tenant_data: dict | None = None, registration_data: dict | None = None
+) -> TenantRegistration:
+    """Onboard a tenant: the tenant, its registration and the onboardingRequest, all or nothing."""
+    tenant_data = {} if tenant_data is None else tenant_data
+    registration_data = {} if registration_data is None else registration_data
+    tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data)
+    registration_columns, registration_free_form = registration_fields_from_wire(registration_data)
+    # A new registration always starts "In progress": its status is the application plane's to report.
+    registration_columns.pop("status", None)
+    registration_columns.pop("status_reason", None)
+
+    tenant = Tenant(data=tenant_free_form, **tenant_columns)
+    tenant.save()
+    registration = TenantRegistration(tenant=tenant, data=registration_free_form)
+    registration.save()
+    event_publish(
+        detail_type="onboardingRequest",
+        detail={
+            **registration_data,
+            **tenant_data,
+            "tenantId": str(tenant.pk),
+            "tenantRegistrationId": str(registration.pk),
+        },
+    )
+    return registration
+
+
+@transaction.atomic
+def tenant_registration_update(
+    *,
+    registration_id,
+    registration_data: dict | None = None,
+    tenant_data: dict | None = None,
+    client_tenant_id: UUID | None = None,
+) -> tuple[TenantRegistration, Tenant | None]:
+    """Merge keys into a registration and its tenant (PATCH). Returns the tenant only when
+    ``tenant_data`` was given, as SBT does. A ``registrationStatus`` follows the status flow."""
+    registration = _registration_locked(registration_id, client_tenant_id)
+    registration_columns, registration_free_form = registration_fields_from_wire(registration_data or {})
+    tenant_columns, tenant_free_form = (None, None)
+    if tenant_data is not None:
+        tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data)
+    if "status" in registration_columns:
+        target = registration_columns.pop("status")
+        _check_transition(registration, target, what=f"registrationStatus '{target}'")
+        _set_status(registration, target, registration_columns.pop("status_reason", None))
+    _apply_fields(registration, registration_columns, registration_free_form)
+    registration.save()
+    tenant = None
+    if tenant_data:
+        tenant = registration.tenant
+        _apply_fields(tenant, tenant_columns, tenant_free_form)
+        tenant.save()
+    return registration, tenant
+
+
+@transaction.atomic
+def tenant_registration_apply_job_output(
+    *,
+    registration_id,
+    outcome: str,
+    job_output: dict | None = None,
+    reason: str | None = None,
+    client_tenant_id: UUID | None = None,
+) -> TenantRegistration:
+    """Record what the application plane reports about a registration (provisionSuccess, ...).
+
+    The job output's ``tenantData`` and ``tenantRegistrationData`` are merged as a PATCH would;
+    the status moves as CONTRACT.md's status flow says, and a failure keeps its reason.
+    """
+    if outcome not in JOB_OUTCOMES:
+        raise InvalidInput(f"Unknown outcome {outcome!r}: expected one of {', '.join(JOB_OUTCOMES)}")
+    job_output = {} if job_output is None else job_output
+    if not isinstance(job_output, dict):
+        raise InvalidInput(
+            "jobOutput must be a JSON object",
+            detail=[{"loc": ["detail", "jobOutput"], "msg": "must be a JSON object", "type": "type_error"}],
+        )
+    loc = ("detail", "jobOutput")
+    registration_columns, registration_free_form = registration_fields_from_wire(
+        job_output.get("tenantRegistrationData") or {}, loc=(*loc, "tenantRegistrationData")
+    )
+    tenant_data = job_output.get("tenantData")
+    tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data or {}, loc=(*loc, "tenantData"))
+    # The outcome decides the status; a status inside the job output would contradict it.
+    registration_columns.pop("status", None)
+    registration_columns.pop("status_reason", None)
+
+    registration = _registration_locked(registration_id, client_tenant_id)
+    target, _ = JOB_OUTCOMES[outcome]
+    _check_transition(registration, target, what=outcome)
+    _set_status(registration, target, reason)
+    _apply_fields(registration, registration_columns, registration_free_form)
+    registration.save()
+    if tenant_data:
+        _apply_fields(registration.tenant, tenant_columns, tenant_free_form)
+        registration.tenant.save()
+    return registration
+
+
+@transaction.atomic
+def tenant_registration_delete(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
+    """Offboard: mark registration and tenant inactive, status ``deleting``, emit offboardingRequest."""
+    registration = _registration_locked(registration_id, client_tenant_id)
+    if registration.offboarded is not None:
+        raise Conflict(
+            f"Tenant registration {registration.pk} is already offboarded (status '{registration.status}')",
+            code="already_offboarded",
+        )
+    registration.offboarded = timezone.now()
+    registration.active = False
+    _set_status(registration, Status.DELETING, None)
+    registration.save()
+    registration.tenant.active = False
+    registration.tenant.save()
+    event_publish(detail_type="offboardingRequest", detail=_lifecycle_detail(registration))
+    return registration
+
+
+def _set_active(registration_id, *, active: bool, client_tenant_id: UUID | None) -> TenantRegistration:
+    verb = "activated" if active else "deactivated"
+    registration = _registration_locked(registration_id, client_tenant_id)
+    if registration.offboarded is not None:
+        raise Conflict(
+            f"Tenant registration {registration.pk} is offboarded (status '{registration.status}') "
+            f"and cannot be {verb}",
+            code="offboarded",
+        )
+    if registration.active == active and registration.tenant.active == active:
+        raise Conflict(f"Tenant registration {registration.pk} is already {verb}", code=f"already_{verb}")
+    registration.active = registration.tenant.active = active
+    registration.save()
+    registration.tenant.save()
+    event_publish(
+        detail_type="activateRequest" if active else "deactivateRequest", detail=_lifecycle_detail(registration)
+    )
+    return registration
+
+
+@transaction.atomic
+def tenant_registration_activate(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
+    """Re-activate a deactivated (not offboarded) tenant and emit activateRequest (beyond SBT)."""
+    return _set_active(registration_id, active=True, client_tenant_id=client_tenant_id)
+
+
+@transaction.atomic
+def tenant_registration_deactivate(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
+    """Suspend a tenant without offboarding it and emit deactivateRequest (beyond SBT)."""
+    return _set_active(registration_id, active=False, client_tenant_id=client_tenant_id)
+
+
+def _registration_of(tenant_id) -> TenantRegistration:
+    parsed = parse_uuid(tenant_id)
+    registration = TenantRegistration.objects.filter(tenant_id=parsed).first() if parsed else None
+    if registration is None:
+        if parsed is None or not Tenant.objects.filter(pk=parsed).exists():
+            raise NotFound(f"Tenant {tenant_id} not found.")
+        raise Conflict(
+            f"Tenant {tenant_id} has no registration (it was created with POST /tenants): "
+            f"deactivate it with DELETE /tenants/{tenant_id} instead",
+            code="no_registration",
+        )
+    return registration
+
+
+def tenant_offboard(*, tenant_id) -> TenantRegistration:
+    """Offboard a tenant by its id (admin, ``tenant_offboard``): the same as deleting its registration."""
+    return tenant_registration_delete(registration_id=_registration_of(tenant_id).pk)
+
+
+def tenant_activate(*, tenant_id) -> TenantRegistration:
+    return tenant_registration_activate(registration_id=_registration_of(tenant_id).pk)
+
+
+def tenant_deactivate(*, tenant_id) -> TenantRegistration:
+    return tenant_registration_deactivate(registration_id=_registration_of(tenant_id).pk)
+
+
+@transaction.atomic
+def tenant_create(*, tenant_data: dict) -> Tenant:
+    """A tenant without a registration (SBT's POST /tenants, used by its own services)."""
+    columns, free_form = tenant_fields_from_wire(tenant_data)
+    tenant = Tenant(data=free_form, **columns)
+    tenant.save()
+    return tenant
+
+
+@transaction.atomic
+def tenant_update(*, tenant_id, tenant_data: dict) -> Tenant:
+    """Merge keys into a tenant (PUT /tenants/{id} is a partial merge in SBT)."""
+    columns, free_form = tenant_fields_from_wire(tenant_data)
+    tenant = _tenant_locked(tenant_id)
+    _apply_fields(tenant, columns, free_form)
+    tenant.save()
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, tenant_id) -> Tenant:
+    """Soft-delete a tenant (``sbtaws_active: false``), as SBT's DELETE /tenants/{id}."""
+    tenant = _tenant_locked(tenant_id)
+    if not tenant.active:
+        raise Conflict(f"Tenant {tenant.pk} is already inactive", code="already_inactive")
+    tenant.active = False
+    tenant.save()
+    return tenant

@@ -1,0 +1,139 @@
+"""The SBT wire shape of tenants and registrations: how client keys map onto our columns.
+
+A client sends free-form objects (``tenantData``, ``tenantRegistrationData``). The keys the
+control plane reasons about become columns; every other key is kept in the row's ``data`` and
+returned flattened beside them, as SBT returns its DynamoDB items. The same shape goes to the
+API and into event details.
+"""
+
+import json
+
+from sbt_site.errors import InvalidInput
+from tenants.models import Tenant, TenantRegistration
+
+# Keys only the control plane may set: SBT lets a client overwrite them; we refuse (CONTRACT.md).
+# ``created``/``modified`` are ours too: a client value would be shadowed by ours on the way out.
+OWNED_KEYS = ("tenantId", "tenantRegistrationId", "sbtaws_active", "created", "modified")
+
+# tenantData key -> Tenant column
+TENANT_COLUMNS = {"tenantName": "name", "email": "email", "tier": "tier", "prices": "prices", "tenantConfig": "config"}
+# tenantRegistrationData key -> TenantRegistration column
+REGISTRATION_COLUMNS = {"registrationStatus": "status", "registrationStatusReason": "status_reason"}
+
+_STRING_LIMITS = {"name": 255, "email": 254, "tier": 64}
+
+
+def _error(loc: tuple, message: str, kind: str) -> InvalidInput:
+    where = ".".join(str(part) for part in loc)
+    return InvalidInput(f"{where}: {message}", detail=[{"loc": list(loc), "msg": message, "type": kind}])
+
+
+def _refuse_owned_keys(values: dict, loc: tuple) -> None:
+    for key in OWNED_KEYS:
+        if key in values:
+            raise _error((*loc, key), f"{key} is set by the control plane and cannot be given", "owned_key")
+
+
+def _validated_prices(value, loc: tuple) -> list:
+    if not isinstance(value, list):
+        message = 'prices must be a list of {"id": "<price id>", "metricName": "<meter api name>"}'
+        raise _error(loc, message, "type_error")
+    for index, price in enumerate(value):
+        if not isinstance(price, dict):
+            raise _error((*loc, index), "a price must be an object with id and metricName", "type_error")
+        for field in ("id", "metricName"):
+            if not isinstance(price.get(field), str) or not price[field]:
+                raise _error((*loc, index, field), f"{field} must be a non-empty string", "missing")
+    return value
+
+
+def tenant_fields_from_wire(tenant_data: dict, *, loc: tuple = ("body", "tenantData")) -> tuple[dict, dict]:
+    """Split ``tenantData`` into (Tenant column values, free-form keys); refuses bad values (422)."""
+    if not isinstance(tenant_data, dict):
+        raise _error(loc, "must be a JSON object", "type_error")
+    _refuse_owned_keys(tenant_data, loc)
+    columns, free_form = {}, {}
+    for key, value in tenant_data.items():
+        column = TENANT_COLUMNS.get(key)
+        if column is None:
+            free_form[key] = value
+        elif column == "prices":
+            columns[column] = _validated_prices(value, (*loc, key))
+        elif column == "config":
+            columns[column] = value
+        else:
+            if not isinstance(value, str):
+                raise _error((*loc, key), f"{key} must be a string", "type_error")
+            if len(value) > _STRING_LIMITS[column]:
+                raise _error((*loc, key), f"{key} is longer than {_STRING_LIMITS[column]} characters", "too_long")
+            columns[column] = value
+    return columns, free_form
+
+
+def registration_fields_from_wire(
+    registration_data: dict, *, loc: tuple = ("body", "tenantRegistrationData")
+) -> tuple[dict, dict]:
+    """Split ``tenantRegistrationData`` into (TenantRegistration column values, free-form keys)."""
+    if not isinstance(registration_data, dict):
+        raise _error(loc, "must be a JSON object", "type_error")
+    _refuse_owned_keys(registration_data, loc)
+    columns, free_form = {}, {}
+    for key, value in registration_data.items():
+        column = REGISTRATION_COLUMNS.get(key)
+        if column is None:
+            free_form[key] = value
+        elif column == "status":
+            if value not in TenantRegistration.Status.values:
+                allowed = ", ".join(TenantRegistration.Status.values)
+                raise _error((*loc, key), f"registrationStatus must be one of: {allowed}", "enum")
+            columns[column] = value
+        else:
+            if value is not None and not isinstance(value, str):
+                raise _error((*loc, key), f"{key} must be a string", "type_error")
+            columns[column] = value or ""
+    return columns, free_form
+
+
+def tenant_to_wire(tenant: Tenant) -> dict:
+    """A tenant as SBT returns it: free-form keys flattened beside the columns."""
+    try:
+        registration = tenant.registration
+    except TenantRegistration.DoesNotExist:
+        registration = None  # created through POST /tenants, not through a registration
+    return {
+        **tenant.data,
+        "tenantId": str(tenant.pk),
+        "tenantRegistrationId": str(registration.pk) if registration else None,
+        "sbtaws_active": tenant.active,
+        "tenantName": tenant.name,
+        "email": tenant.email,
+        "tier": tenant.tier,
+        "prices": tenant.prices,
+        "tenantConfig": tenant.config,
+        "created": tenant.created.isoformat(),
+        "modified": tenant.modified.isoformat(),
+    }
+
+
+def registration_to_wire(registration: TenantRegistration) -> dict:
+    """A registration as SBT returns it, plus ``registrationStatusReason`` (beyond SBT)."""
+    return {
+        **registration.data,
+        "tenantRegistrationId": str(registration.pk),
+        "tenantId": str(registration.tenant_id),
+        "sbtaws_active": registration.active,
+        "registrationStatus": registration.status,
+        "registrationStatusReason": registration.status_reason or None,
+        "created": registration.created.isoformat(),
+        "modified": registration.modified.isoformat(),
+    }
+
+
+def config_document(config):
+    """The tenant config as a JSON document: a string holding JSON is that JSON (as SBT stores it)."""
+    if isinstance(config, str):
+        try:
+            return json.loads(config)
+        except ValueError:
+            return config
+    return config
