@@ -17,7 +17,7 @@ from events.catalogue import application_plane_source, canonical_name, control_p
 from events.models import Delivery, Event, HandlerRun, Subscription
 from events.registry import handler_by_name, inbound_handlers_for, subscribers_for
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import InvalidInput
+from sbt_site.errors import InvalidInput, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ def events_receive(*, entries: list[dict], client_tenant_id=None) -> list[Event]
     one rolls the whole batch back. The in-process subscribers run after commit, as for any event.
     """
     events = []
-    for entry in entries:
+    for index, entry in enumerate(entries):
         detail_type = canonical_name(entry["detail-type"])
         event = event_publish(
             detail_type=detail_type,
@@ -392,7 +392,11 @@ def events_receive(*, entries: list[dict], client_tenant_id=None) -> list[Event]
             source=entry.get("source") or application_plane_source(),
             direction=Event.Direction.INBOUND,
         )
-        for handler in inbound_handlers_for(detail_type):
-            handler(entry["detail"], client_tenant_id=client_tenant_id)
+        try:
+            for handler in inbound_handlers_for(detail_type):
+                handler(entry["detail"], client_tenant_id=client_tenant_id)
+        except ServiceError as exc:
+            exc.entry_index = index  # lets the API say which entry of a batch was refused
+            raise
         events.append(event)
     return events

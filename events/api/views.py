@@ -7,6 +7,7 @@ from events.api.serializers import EventEntriesInput, EventEntryInput
 from events.services import events_receive
 from sbt_site.api.exceptions import RequestValidationError
 from sbt_site.api.permissions import client_tenant_id
+from sbt_site.errors import ServiceError
 
 
 class EventListView(APIView):
@@ -43,13 +44,19 @@ class EventListView(APIView):
         body = request.data
         if not isinstance(body, dict):
             raise RequestValidationError({"non_field_errors": ["Expected a JSON object"]})
-        if "entries" in body:
-            serializer = EventEntriesInput(data=body)
-            serializer.is_valid(raise_exception=True)
-            entries = serializer.validated_data["entries"]
-        else:
-            serializer = EventEntryInput(data=body)
-            serializer.is_valid(raise_exception=True)
-            entries = [serializer.validated_data]
-        events = events_receive(entries=entries, client_tenant_id=client_tenant_id(request))
+        batch = "entries" in body
+        serializer = EventEntriesInput(data=body) if batch else EventEntryInput(data=body)
+        serializer.is_valid(raise_exception=True)
+        entries = serializer.validated_data["entries"] if batch else [serializer.validated_data]
+        try:
+            events = events_receive(entries=entries, client_tenant_id=client_tenant_id(request))
+        except ServiceError as exc:
+            # A handler's locations are relative to its entry: make them point into this body.
+            prefix = ["body"]
+            if batch and hasattr(exc, "entry_index"):
+                prefix = ["body", "entries", exc.entry_index]
+                exc.message = f"entries[{exc.entry_index}]: {exc.message}"
+            if exc.detail:
+                exc.detail = [{**item, "loc": [*prefix, *item.get("loc", [])]} for item in exc.detail]
+            raise
         return Response({"data": {"eventIds": [str(event.pk) for event in events]}}, status=201)

@@ -96,3 +96,55 @@ def fast_retries(settings):
         "EVENT_DELIVERY_BACKOFF_SECONDS": 0.01,
         "EVENT_DELIVERY_MAX_ATTEMPTS": 3,
     }
+
+
+class ApplicationPlane:
+    """A minimal application plane: on onboardingRequest it "provisions" the tenant and reports
+    provisionSuccess with its jobOutput to the control plane's POST /events, as SBT's
+    provisioning job does. It answers the webhook first and reports from another thread."""
+
+    def __init__(self, receiver: Receiver, *, base_url: str, token: str, secret: str):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.secret = secret
+        self.reports: list[tuple[int, dict]] = []
+        self.bad_signatures = 0
+        self.threads: list[threading.Thread] = []
+        receiver.on_request = self.on_request
+
+    def on_request(self, received: Received) -> None:
+        if not verify_signature(self.secret, received.headers, received.body):
+            self.bad_signatures += 1
+            return
+        event = received.json
+        if event["detail-type"] not in ("onboardingRequest", "sbt_aws_onboardingRequest"):
+            return
+        thread = threading.Thread(target=self.report_provisioned, args=(event["detail"],), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def report_provisioned(self, detail: dict) -> None:
+        import requests
+
+        tenant_name = detail["tenantName"]
+        response = requests.post(
+            f"{self.base_url}/api/v1/events",
+            json={
+                "detail-type": "sbt_aws_provisionSuccess",
+                "source": "sbt.application.plane",
+                "detail": {
+                    "tenantRegistrationId": detail["tenantRegistrationId"],
+                    "jobOutput": {
+                        "tenantData": {"tenantConfig": {"apiUrl": f"https://{tenant_name}.app.test", "tier": "basic"}},
+                        "tenantRegistrationData": {"provisioningJob": "job-42"},
+                    },
+                },
+            },
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+        self.reports.append((response.status_code, response.json()))
+
+    def join(self, timeout: float = 30) -> None:
+        for thread in self.threads:
+            thread.join(timeout)

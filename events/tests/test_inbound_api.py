@@ -132,7 +132,11 @@ def test_a_handler_refusing_one_entry_rolls_back_the_whole_batch(api, django_cap
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
     assert response.status_code == 404
-    assert response.json() == {"statusCode": 404, "message": "Probe not found for id unknown", "code": "not_found"}
+    assert response.json() == {
+        "statusCode": 404,
+        "message": "entries[1]: Probe not found for id unknown",
+        "code": "not_found",
+    }
     assert not Event.objects.exists()
     assert callbacks == [] and subscribed == [] and not HandlerRun.objects.exists()
 
@@ -149,3 +153,90 @@ def test_scope_is_required(api):
     assert api(scopes=None).post(URL, body, format="json").status_code == 401
     assert api(scopes="tenant/tenant_write").post(URL, body, format="json").status_code == 403
     assert not Event.objects.exists()
+
+
+# --- With the tenants app's inbound handlers (provisionSuccess & co.) -------------------------
+
+
+@pytest.fixture
+def registration(db):
+    from tenants.services import tenant_registration_create
+
+    return tenant_registration_create(tenant_data={"tenantName": "globex", "tier": "basic"})
+
+
+def test_provision_success_updates_registration_and_tenant_like_the_patch(api, registration):
+    response = api(scopes="events/events_write").post(
+        URL,
+        {
+            "detail-type": "provisionSuccess",
+            "source": "sbt.application.plane",
+            "detail": {
+                "tenantRegistrationId": str(registration.pk),
+                "jobOutput": {"tenantData": {"tenantConfig": {"a": 1}}, "tenantRegistrationData": {"job": "j-1"}},
+            },
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    registration.refresh_from_db()
+    assert registration.status == "created" and registration.data["job"] == "j-1"
+    assert registration.tenant.config == {"a": 1}
+    assert api(scopes=None).get(f"/api/v1/tenant-config?tenantId={registration.tenant_id}").json() == {"a": 1}
+
+
+def test_provision_failure_is_recorded(api, registration):
+    response = api(scopes="events/events_write").post(
+        URL,
+        {
+            "detail-type": "sbt_aws_provisionFailure",
+            "detail": {"tenantRegistrationId": str(registration.pk), "reason": "quota"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    registration.refresh_from_db()
+    assert registration.status == "failed" and registration.status_reason == "quota"
+
+
+@pytest.mark.parametrize("registration_id", ["8a1b9c3e-0000-4000-8000-000000000000", "not-a-uuid"])
+def test_unknown_registration_is_a_404_and_nothing_is_stored(api, registration, registration_id):
+    events_before = Event.objects.count()  # the registration's own onboardingRequest
+    entries = [
+        {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
+        {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": registration_id}},
+    ]
+    response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
+    assert response.status_code == 404
+    assert response.json()["message"] == f"entries[1]: Tenant registration not found for id {registration_id}"
+    assert Event.objects.count() == events_before
+    registration.refresh_from_db()
+    assert registration.status == "In progress", "the valid first entry was rolled back too"
+
+    single = api(scopes="events/events_write").post(URL, entries[1], format="json")
+    assert single.status_code == 404
+    assert single.json()["message"] == f"Tenant registration not found for id {registration_id}"
+
+
+def test_handler_validation_errors_point_into_the_batch(api, registration):
+    entries = [
+        {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
+        {"detail-type": "deprovisionSuccess", "detail": {"jobOutput": {}}},
+    ]
+    response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "entries", 1, "detail", "tenantRegistrationId"]
+    registration.refresh_from_db()
+    assert registration.status == "In progress"
+
+
+def test_tenant_bound_client_cannot_report_for_another_tenant(api, registration):
+    other = Tenant.objects.create(name="other")
+    response = api(scopes="events/events_write", tenant=other).post(
+        URL,
+        {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
+        format="json",
+    )
+    assert response.status_code == 404
+    registration.refresh_from_db()
+    assert registration.status == "In progress"
