@@ -198,3 +198,21 @@ def test_send_test_event_reaches_only_that_subscription(receiver, django_capture
     assert len(receiver.requests) == 1
     assert receiver.requests[0].json["detail-type"] == "subscriptionTest"
     assert verify_signature(secret, receiver.requests[0].headers, receiver.requests[0].body)
+
+
+def test_the_receiver_example_in_the_docs_verifies_a_real_delivery(receiver, django_capture_on_commit_callbacks):
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", docs, re.S) if "def verify" in block]
+    example = example[: example.index("HTTPServer((")]  # define the receiver, don't serve it
+    namespace: dict = {}
+    _, secret = subscription_create(url=receiver.url, event_types=[])
+    exec(compile(example.replace('"whsec_…"', repr(secret)), "docs/events.md", "exec"), namespace)
+    with django_capture_on_commit_callbacks(execute=True):
+        event_publish(detail_type="onboardingRequest", detail={"tenantName": "acme"})
+    received = receiver.requests[0]
+    assert namespace["verify"](received.headers, received.body)
+    assert not namespace["verify"](received.headers, received.body + b" ")
+    assert not namespace["verify"]({**received.headers, "X-SBT-Timestamp": "1000"}, received.body)
