@@ -2,7 +2,31 @@
 
 from rest_framework import serializers
 
+from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name
 from sbt_site.conf import sbt_settings
+
+
+def storable_json(value) -> None:
+    """PostgreSQL's jsonb cannot hold a NUL character; refuse it here rather than fail on save.
+    Iterative, because the parser allows nesting as deep as Python's recursion limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise serializers.ValidationError("Text may not contain NUL (\\u0000) characters.", code="null_characters")
+
+
+def not_a_control_plane_event(name: str) -> None:
+    if canonical_name(name) in CONTROL_PLANE_EVENTS:
+        raise serializers.ValidationError(
+            f"{name} is published by the control plane itself; the application plane cannot send it.",
+            code="control_plane_event",
+        )
 
 
 class EventEntryInput(serializers.Serializer):
@@ -11,9 +35,9 @@ class EventEntryInput(serializers.Serializer):
     def get_fields(self):
         # "detail-type" is not a Python identifier, so the fields are declared here.
         return {
-            "detail-type": serializers.CharField(max_length=128),
+            "detail-type": serializers.CharField(max_length=128, validators=[not_a_control_plane_event]),
             "source": serializers.CharField(max_length=128, required=False),
-            "detail": serializers.DictField(),
+            "detail": serializers.DictField(validators=[storable_json]),
         }
 
 

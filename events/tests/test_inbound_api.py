@@ -87,6 +87,9 @@ def test_tenant_bound_client_is_passed_to_inbound_handlers(api):
         ({"detail-type": "probeApplied", "detail": [1, 2]}, ["body", "detail"]),
         ({"detail-type": "probeApplied"}, ["body", "detail"]),
         ({"detail-type": "x" * 129, "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "sbt_aws_onboardingRequest", "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "probeApplied", "detail": {"nested": [{"text": "nul\u0000"}]}}, ["body", "detail"]),
+        ({"detail-type": "probe\u0000Applied", "detail": {}}, ["body", "detail-type"]),
         ({"entries": []}, ["body", "entries"]),
         ({"entries": "nope"}, ["body", "entries"]),
         ([{"detail-type": "probeApplied", "detail": {}}], ["body"]),
@@ -141,7 +144,15 @@ def test_a_handler_refusing_one_entry_rolls_back_the_whole_batch(api, django_cap
     assert callbacks == [] and subscribed == [] and not HandlerRun.objects.exists()
 
 
-@pytest.mark.parametrize("body", ["{not json", '{"detail-type": "x", "detail": NaN}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        '{"detail-type": "x", "detail": NaN}',
+        '{"detail-type": "x", "detail": {"n": 1e999}}',
+        '{"detail-type": "x", "detail": {"deep": ' + "[" * 50_000 + "]" * 50_000 + "}}",
+    ],
+)
 def test_malformed_json_is_a_400(api, body):
     response = api(scopes="events/events_write").post(URL, body, content_type="application/json")
     assert response.status_code == 400
