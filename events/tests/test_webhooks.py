@@ -216,3 +216,83 @@ def test_the_receiver_example_in_the_docs_verifies_a_real_delivery(receiver, dja
     assert namespace["verify"](received.headers, received.body)
     assert not namespace["verify"](received.headers, received.body + b" ")
     assert not namespace["verify"]({**received.headers, "X-SBT-Timestamp": "1000"}, received.body)
+
+
+def test_a_delivery_whose_enqueue_was_lost_is_sent_by_the_sweep(receiver, django_capture_on_commit_callbacks):
+    subscription, _ = subscription_create(url=receiver.url, event_types=[])
+    # Dispatch created the delivery row, then the process died before enqueueing its task.
+    event = Event.objects.create(
+        detail_type="onboardingRequest", source="sbt.control.plane", dispatched_at=timezone.now()
+    )
+    delivery = Delivery.objects.create(event=event, subscription=subscription)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_sweep()["deliveries"] == 0, "within the grace period the normal enqueue may still come"
+        assert events_sweep(now=timezone.now() + timedelta(minutes=1))["deliveries"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_the_same_delivery_at_once_send_it_once(receiver):
+    import threading
+
+    from django.db import connection
+
+    from events.services import delivery_attempt
+
+    receiver.on_request = lambda received: time.sleep(0.5)  # a slow receiver keeps the first sender busy
+    subscription, _ = subscription_create(url=receiver.url, event_types=[])
+    event = Event.objects.create(
+        detail_type="onboardingRequest", source="sbt.control.plane", dispatched_at=timezone.now()
+    )
+    delivery = Delivery.objects.create(event=event, subscription=subscription)
+    results = []
+
+    def worker():
+        try:
+            results.append(delivery_attempt(delivery_id=delivery.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(10)
+    assert sorted(result is None for result in results) == [False, True], "the second sender skips, not waits"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.SUCCEEDED, 1)
+    assert len(receiver.requests) == 1
+    # A later attempt (a retry task, the sweep) sees the success and sends nothing.
+    delivery_attempt(delivery_id=delivery.pk)
+    assert len(receiver.requests) == 1
+
+
+def test_replay_event_retries_dead_in_process_subscribers(settings, django_capture_on_commit_callbacks):
+    from events import registry
+    from events.models import HandlerRun
+
+    settings.SBT = {"EVENT_HANDLER_MAX_ATTEMPTS": 1}
+    downstream = {"up": False}
+    calls = []
+
+    def flaky_downstream(event):
+        if not downstream["up"]:
+            raise RuntimeError("downstream is down")
+        calls.append(event.pk)
+
+    registry.subscriber("replayProbe")(flaky_downstream)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            event = event_publish(detail_type="replayProbe", detail={})
+        run = HandlerRun.objects.get(event=event)
+        assert run.status == HandlerRun.Status.DEAD
+        downstream["up"] = True
+        with django_capture_on_commit_callbacks(execute=True):
+            event_replay(event=event)
+        run.refresh_from_db()
+        assert run.status == HandlerRun.Status.SUCCEEDED and calls == [event.pk]
+    finally:
+        registry._subscribers.pop("replayProbe", None)
