@@ -139,7 +139,10 @@ def _delivery_enqueue(delivery_id, *, eta=None) -> None:
 
 
 def events_sweep(*, now=None) -> dict:
-    """Dispatch what a crash left behind and retry failed handler runs that are due."""
+    """The periodic safety net: dispatch events a crash left undispatched, retry failed
+    subscriber runs that are due, and (re-)enqueue webhook deliveries that are due or whose
+    enqueue was lost. Each delivery is sent by a worker task, so a slow receiver never holds
+    the sweep."""
     now = now or timezone.now()
     grace = timedelta(seconds=sbt_settings.EVENT_SWEEP_GRACE_SECONDS)
     undispatched = list(

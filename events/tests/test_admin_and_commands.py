@@ -39,7 +39,8 @@ def test_event_admin_lists_filters_and_shows_deliveries_inline(admin_client, dea
         assert str(dead_delivery.event_id) not in admin_client.get(changelist + query).content.decode()
     detail = admin_client.get(f"/admin/events/event/{dead_delivery.event_id}/change/")
     assert detail.status_code == 200
-    assert "Dead (gave up)" in detail.content.decode() or "dead (gave up)" in detail.content.decode()
+    assert "dead (gave up)" in detail.content.decode()
+    assert dead_delivery.subscription.url in detail.content.decode()
 
 
 def test_admin_replay_delivery_action_delivers(

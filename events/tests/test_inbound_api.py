@@ -251,3 +251,10 @@ def test_tenant_bound_client_cannot_report_for_another_tenant(api, registration)
     assert response.status_code == 404
     registration.refresh_from_db()
     assert registration.status == "In progress"
+
+
+def test_openapi_documents_the_route_and_its_scope(client):
+    document = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = document["paths"]["/api/v1/events"]["post"]
+    assert operation["operationId"] == "putEvents"
+    assert operation["security"] == [{"oauth2": ["events/events_write"]}]
