@@ -301,11 +301,12 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
             delivery.last_error = ""
         else:
             delivery.last_error = outcome.error[:4000]
+            # The subscription id, not its URL: a URL may carry a token in its query string.
             logger.warning(
-                "Delivery %s of event %s to %s failed (attempt %s): %s",
+                "Delivery %s of event %s to subscription %s failed (attempt %s): %s",
                 delivery.pk,
                 delivery.event_id,
-                delivery.subscription.url,
+                delivery.subscription_id,
                 delivery.attempts,
                 outcome.error[:200],
             )
@@ -341,6 +342,17 @@ def delivery_replay(*, delivery: Delivery, enqueue: bool = True) -> Delivery:
     if enqueue:
         _delivery_enqueue(delivery.pk)
     return delivery
+
+
+def handler_run_replay(*, run: HandlerRun) -> HandlerRun:
+    """Run a failed or dead in-process subscriber again now, with a fresh set of attempts."""
+    updated = HandlerRun.objects.filter(
+        pk=run.pk, status__in=(HandlerRun.Status.FAILED, HandlerRun.Status.DEAD)
+    ).update(status=HandlerRun.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now())
+    if not updated:
+        run.refresh_from_db()
+        return run
+    return handler_run_execute(event=run.event, handler_name=run.handler)
 
 
 @transaction.atomic

@@ -154,7 +154,7 @@ def test_events_replay_command_sends_dead_deliveries_since_a_time(dead_delivery,
     since = (timezone.now() - timedelta(days=1)).date().isoformat()
     call_command("events_replay", "--status", "dead", "--since", since, stdout=out, stderr=StringIO())
 
-    assert "Replayed 1 deliveries: 1 succeeded, 0 failed." in out.getvalue()
+    assert "Replayed 1 deliveries and 0 subscriber runs: 1 succeeded, 0 failed." in out.getvalue()
     dead_delivery.refresh_from_db()
     old_delivery.refresh_from_db()
     assert dead_delivery.status == Delivery.Status.SUCCEEDED
@@ -178,3 +178,36 @@ def test_events_replay_command_reports_receivers_still_failing(dead_delivery, re
 def test_events_replay_command_refuses_a_bad_since():
     with pytest.raises(CommandError, match="is not an ISO-8601 date or time"):
         call_command("events_replay", "--since", "yesterday-ish")
+
+
+def test_events_replay_command_runs_dead_subscribers_again(settings, django_capture_on_commit_callbacks):
+    from events import registry
+    from events.models import HandlerRun
+
+    settings.SBT = {"EVENT_HANDLER_MAX_ATTEMPTS": 1}
+    downstream = {"up": False}
+
+    def needs_downstream(event):
+        if not downstream["up"]:
+            raise RuntimeError("billing provider unreachable")
+
+    registry.subscriber("commandReplayProbe")(needs_downstream)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            event = event_publish(detail_type="commandReplayProbe", detail={})
+        assert HandlerRun.objects.get(event=event).status == HandlerRun.Status.DEAD
+
+        out, err = StringIO(), StringIO()
+        call_command("events_replay", "--status", "dead", stdout=out, stderr=err)
+        assert "0 succeeded, 1 failed" in out.getvalue()
+        assert "billing provider unreachable" in err.getvalue()
+
+        downstream["up"] = True
+        out = StringIO()
+        call_command("events_replay", "--dry-run", stdout=out)
+        assert "0 deliveries and 1 subscriber runs would be replayed." in out.getvalue()
+        call_command("events_replay", stdout=out, stderr=StringIO())
+        assert "Replayed 0 deliveries and 1 subscriber runs: 1 succeeded, 0 failed." in out.getvalue()
+        assert HandlerRun.objects.get(event=event).status == HandlerRun.Status.SUCCEEDED
+    finally:
+        registry._subscribers.pop("commandReplayProbe", None)
