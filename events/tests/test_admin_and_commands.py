@@ -211,3 +211,26 @@ def test_events_replay_command_runs_dead_subscribers_again(settings, django_capt
         assert HandlerRun.objects.get(event=event).status == HandlerRun.Status.SUCCEEDED
     finally:
         registry._subscribers.pop("commandReplayProbe", None)
+
+
+def test_admin_edits_a_subscription_keeping_or_replacing_its_secret(admin_client, receiver):
+    subscription, secret = subscription_create(url=receiver.url, event_types=["onboardingRequest"])
+    change_url = f"/admin/events/subscription/{subscription.pk}/change/"
+    page = admin_client.get(change_url).content.decode()
+    assert "onboardingRequest" in page and secret not in page
+
+    form = {"url": receiver.url + "/v2", "description": "v2", "event_types_text": "offboardingRequest", "enabled": ""}
+    assert admin_client.post(change_url, form).status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.url, subscription.event_types, subscription.enabled) == (
+        receiver.url + "/v2",
+        ["offboardingRequest"],
+        False,
+    )
+    assert secret_decrypt(subscription.secret_encrypted) == secret, "an empty secret field keeps the secret"
+
+    admin_client.post(change_url, {**form, "new_secret": "a-brand-new-secret-42"})
+    subscription.refresh_from_db()
+    assert secret_decrypt(subscription.secret_encrypted) == "a-brand-new-secret-42"
+    short = admin_client.post(change_url, {**form, "new_secret": "short"})
+    assert short.status_code == 200 and "at least 16 characters" in short.content.decode()
