@@ -1,14 +1,27 @@
 """Shape checks of POST /events: one PutEvents-style entry, or ``{"entries": [...]}``."""
 
+import math
+
 from rest_framework import serializers
 
 from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name
 from sbt_site.conf import sbt_settings
 
 
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")  # a lone UTF-16 surrogate ("\ud800") cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def storable_json(value) -> None:
-    """PostgreSQL's jsonb cannot hold a NUL character; refuse it here rather than fail on save.
-    Iterative, because the parser allows nesting as deep as Python's recursion limit."""
+    """PostgreSQL's jsonb cannot hold NUL characters, lone surrogates or infinite numbers (JSON's
+    1e999); refuse them here rather than fail on save. Iterative, because the parser allows
+    nesting as deep as Python's recursion limit."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -17,8 +30,17 @@ def storable_json(value) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str) and "\x00" in item:
-            raise serializers.ValidationError("Text may not contain NUL (\\u0000) characters.", code="null_characters")
+        elif isinstance(item, str) and not _storable_text(item):
+            raise serializers.ValidationError(
+                "Text may not contain NUL (\\u0000) or unpaired surrogate characters.", code="invalid_text"
+            )
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise serializers.ValidationError("A number is out of range.", code="invalid_number")
+
+
+def storable_name(text: str) -> None:
+    if not _storable_text(text):
+        raise serializers.ValidationError("Unpaired surrogate characters are not allowed.", code="invalid_text")
 
 
 def not_a_control_plane_event(name: str) -> None:
@@ -35,8 +57,8 @@ class EventEntryInput(serializers.Serializer):
     def get_fields(self):
         # "detail-type" is not a Python identifier, so the fields are declared here.
         return {
-            "detail-type": serializers.CharField(max_length=128, validators=[not_a_control_plane_event]),
-            "source": serializers.CharField(max_length=128, required=False),
+            "detail-type": serializers.CharField(max_length=128, validators=[storable_name, not_a_control_plane_event]),
+            "source": serializers.CharField(max_length=128, required=False, validators=[storable_name]),
             "detail": serializers.DictField(validators=[storable_json]),
         }
 

@@ -90,13 +90,22 @@ def test_tenant_bound_client_is_passed_to_inbound_handlers(api):
         ({"detail-type": "sbt_aws_onboardingRequest", "detail": {}}, ["body", "detail-type"]),
         ({"detail-type": "probeApplied", "detail": {"nested": [{"text": "nul\u0000"}]}}, ["body", "detail"]),
         ({"detail-type": "probe\u0000Applied", "detail": {}}, ["body", "detail-type"]),
+        ('{"detail-type": "probeApplied", "detail": {"n": 1e999}}', ["body", "detail"]),
+        ('{"detail-type": "probeApplied", "detail": {"\\ud800": 1}}', ["body", "detail"]),
+        ('{"detail-type": "probeApplied", "detail": {"a": ["\\u0000"]}}', ["body", "detail"]),
+        ('{"detail-type": "probe\\udc00", "detail": {}}', ["body", "detail-type"]),
+        ('{"detail-type": "probeApplied", "source": "\\ud800", "detail": {}}', ["body", "source"]),
         ({"entries": []}, ["body", "entries"]),
         ({"entries": "nope"}, ["body", "entries"]),
         ([{"detail-type": "probeApplied", "detail": {}}], ["body"]),
     ],
 )
 def test_bad_input_is_a_422_and_stores_nothing(api, body, loc):
-    response = api(scopes="events/events_write").post(URL, body, format="json")
+    client = api(scopes="events/events_write")
+    if isinstance(body, str):  # raw JSON that a JSON encoder would refuse to produce
+        response = client.post(URL, body, content_type="application/json")
+    else:
+        response = client.post(URL, body, format="json")
     assert response.status_code == 422, response.json()
     error = response.json()
     assert error["statusCode"] == 422 and error["code"] == "validation_error"
@@ -149,8 +158,6 @@ def test_a_handler_refusing_one_entry_rolls_back_the_whole_batch(api, django_cap
     [
         "{not json",
         '{"detail-type": "x", "detail": NaN}',
-        '{"detail-type": "x", "detail": {"n": 1e999}}',
-        '{"detail-type": "x", "detail": {"deep": ' + "[" * 50_000 + "]" * 50_000 + "}}",
     ],
 )
 def test_malformed_json_is_a_400(api, body):
