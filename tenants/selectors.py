@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 
 from sbt_site.errors import NotFound
 from tenants.models import Tenant, TenantRegistration
-from tenants.wire import config_document
+from tenants.wire import config_document, storable_text
 
 
 def parse_uuid(value) -> UUID | None:
@@ -69,7 +69,9 @@ def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
         tenant = Tenant.objects.filter(pk=parsed, active=True).first() if parsed else None
         wanted = tenant_id
     else:
-        tenant = Tenant.objects.filter(name=tenant_name, active=True).order_by("created", "id").first()
+        tenant = None
+        if storable_text(tenant_name):
+            tenant = Tenant.objects.filter(name=tenant_name, active=True).order_by("created", "id").first()
         wanted = tenant_name
     if tenant is None:
         raise NotFound(f"No tenant details found for {wanted}")

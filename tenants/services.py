@@ -102,8 +102,16 @@ def tenant_registration_create(
     registration_data = {} if registration_data is None else registration_data
     tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data)
     registration_columns, registration_free_form = registration_fields_from_wire(registration_data)
-    # A new registration always starts "In progress": its status is the application plane's to report.
-    registration_columns.pop("status", None)
+    # A new registration starts "In progress" (SBT's CLI says so explicitly); any later status is
+    # the application plane's to report.
+    if registration_columns.pop("status", Status.IN_PROGRESS) != Status.IN_PROGRESS:
+        message = "a new registration starts 'In progress'; its status changes when provisioning reports back"
+        raise InvalidInput(
+            f"body.tenantRegistrationData.registrationStatus: {message}",
+            detail=[
+                {"loc": ["body", "tenantRegistrationData", "registrationStatus"], "msg": message, "type": "invalid"}
+            ],
+        )
     registration_columns.pop("status_reason", None)
 
     tenant = Tenant(data=tenant_free_form, **tenant_columns)

@@ -7,6 +7,7 @@ API and into event details.
 """
 
 import json
+import math
 
 from sbt_site.errors import InvalidInput
 from tenants.models import Tenant, TenantRegistration
@@ -26,6 +27,35 @@ _STRING_LIMITS = {"name": 255, "email": 254, "tier": 64}
 def _error(loc: tuple, message: str, kind: str) -> InvalidInput:
     where = ".".join(str(part) for part in loc)
     return InvalidInput(f"{where}: {message}", detail=[{"loc": list(loc), "msg": message, "type": kind}])
+
+
+def storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: no NUL character, no lone UTF-16 surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_unstorable(value, loc: tuple) -> None:
+    """JSON allows ``\\u0000``, lone surrogates and ``1e400`` (infinity in Python); PostgreSQL's
+    jsonb refuses them, so they are a 422 here rather than a 500 at save time."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _error(loc, "number is out of range", "invalid_number")
+    if isinstance(value, str):
+        if not storable_text(value):
+            raise _error(loc, "text may not contain NUL (\\u0000) or unpaired surrogate characters", "invalid_text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not storable_text(key):
+                raise _error(loc, "keys may not contain NUL (\\u0000) or unpaired surrogate characters", "invalid_text")
+            _refuse_unstorable(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unstorable(item, (*loc, index))
 
 
 def _refuse_owned_keys(values: dict, loc: tuple) -> None:
@@ -51,6 +81,7 @@ def tenant_fields_from_wire(tenant_data: dict, *, loc: tuple = ("body", "tenantD
     """Split ``tenantData`` into (Tenant column values, free-form keys); refuses bad values (422)."""
     if not isinstance(tenant_data, dict):
         raise _error(loc, "must be a JSON object", "type_error")
+    _refuse_unstorable(tenant_data, loc)
     _refuse_owned_keys(tenant_data, loc)
     columns, free_form = {}, {}
     for key, value in tenant_data.items():
@@ -76,6 +107,7 @@ def registration_fields_from_wire(
     """Split ``tenantRegistrationData`` into (TenantRegistration column values, free-form keys)."""
     if not isinstance(registration_data, dict):
         raise _error(loc, "must be a JSON object", "type_error")
+    _refuse_unstorable(registration_data, loc)
     _refuse_owned_keys(registration_data, loc)
     columns, free_form = {}, {}
     for key, value in registration_data.items():

@@ -158,6 +158,7 @@ def test_a_handler_refusing_one_entry_rolls_back_the_whole_batch(api, django_cap
     [
         "{not json",
         '{"detail-type": "x", "detail": NaN}',
+        '{"detail-type": "x", "detail": {"deep": ' + "[" * 50_000 + "]" * 50_000 + "}}",
     ],
 )
 def test_malformed_json_is_a_400(api, body):

@@ -33,3 +33,6 @@ class StrictJSONParser(JSONParser):
             return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        except RecursionError:
+            # json.loads recurses per nesting level: a body of 50,000 "[" must be a 400, not a 500.
+            raise ParseError("Malformed JSON: nested too deeply") from None

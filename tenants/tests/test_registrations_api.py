@@ -325,3 +325,33 @@ def test_tenant_bound_client_sees_only_its_tenant(api, onboard):
     assert client.delete(f"{BASE}/{mine.pk}").status_code == 403
     assert client.delete(f"{BASE}/{other.pk}").status_code == 403
     assert TenantRegistration.objects.filter(active=True).count() == 2 and Tenant.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"tenantData": {"note": "a\\u0000b"}}',
+        '{"tenantData": {"a\\u0000": "b"}}',
+        '{"tenantData": {"tenantName": "a\\u0000"}}',
+        '{"tenantData": {"nested": [{"deep": "\\ud800"}]}}',
+        '{"tenantRegistrationData": {"note": "\\u0000"}}',
+        '{"tenantData": {"huge": 1e400}}',
+    ],
+)
+def test_values_postgresql_cannot_store_are_422_not_500(api, raw):
+    response = api().post(BASE, raw, content_type="application/json")
+    assert response.status_code == 422, response.content
+    assert not Tenant.objects.exists()
+
+
+def test_absurdly_nested_json_is_400_not_500(api):
+    raw = '{"tenantData": {"x": ' + "[" * 50_000 + "]" * 50_000 + "}}"
+    response = api().post(BASE, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "Malformed JSON: nested too deeply"
+    assert not Tenant.objects.exists()
+
+
+def test_nul_in_a_tenant_config_name_is_404_not_500(client):
+    response = client.get("/api/v1/tenant-config", {"tenantName": "a\x00b"})
+    assert response.status_code == 404
