@@ -91,8 +91,9 @@ def fast_retries(settings):
     """Tiny timeouts and backoff so retries and dead-letters happen within a test."""
     settings.SBT = {
         **getattr(settings, "SBT", {}),
-        "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 0.5,
-        "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 0.3,
+        # Long enough for a loaded test machine to answer, short enough to wait for a hang.
+        "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 1.0,
+        "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 1.0,
         "EVENT_DELIVERY_BACKOFF_SECONDS": 0.01,
         "EVENT_DELIVERY_MAX_ATTEMPTS": 3,
     }

@@ -241,27 +241,32 @@ def test_two_workers_sending_the_same_delivery_at_once_send_it_once(receiver):
 
     from events.services import delivery_attempt
 
-    receiver.on_request = lambda received: time.sleep(0.5)  # a slow receiver keeps the first sender busy
+    first_may_answer = threading.Event()
+    receiver.on_request = lambda received: first_may_answer.wait(10)  # the first sender stays in flight
     subscription, _ = subscription_create(url=receiver.url, event_types=[])
     event = Event.objects.create(
         detail_type="onboardingRequest", source="sbt.control.plane", dispatched_at=timezone.now()
     )
     delivery = Delivery.objects.create(event=event, subscription=subscription)
-    results = []
+    results = {}
 
-    def worker():
+    def worker(name):
         try:
-            results.append(delivery_attempt(delivery_id=delivery.pk))
+            results[name] = delivery_attempt(delivery_id=delivery.pk)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.1)
-    for thread in threads:
-        thread.join(10)
-    assert sorted(result is None for result in results) == [False, True], "the second sender skips, not waits"
+    first = threading.Thread(target=worker, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = threading.Thread(target=worker, args=("second",))
+    second.start()
+    second.join(10)
+    assert results == {"second": None}, "the second sender skips the delivery instead of waiting or sending"
+    first_may_answer.set()
+    first.join(10)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Delivery.Status.SUCCEEDED, 1)
     assert len(receiver.requests) == 1
