@@ -57,3 +57,69 @@ class HandlerRun(models.Model):
 
     def __str__(self):
         return f"{self.handler} for {self.event_id}: {self.status}"
+
+
+class Subscription(models.Model):
+    """An outbound webhook: an HTTP endpoint (usually the application plane) that receives events.
+
+    The signing secret must be usable to sign, so it cannot be hashed: it is stored encrypted
+    (``events.crypto``) and shown in clear only once, when it is created.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.URLField(max_length=2000)
+    event_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Plain event type names this endpoint receives; empty means every control-plane event.",
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+    description = models.CharField(max_length=255, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created", "id")
+
+    def __str__(self):
+        return self.description or self.url
+
+
+class Delivery(models.Model):
+    """One event sent to one subscription: at most one per pair, so a repeated dispatch never
+    delivers twice; retried with backoff until it succeeds or is dead (dead-letter)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed", "failed (will retry)"
+        DEAD = "dead", "dead (gave up)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ("-created",)
+        constraints = [models.UniqueConstraint(fields=["event", "subscription"], name="delivery_once_per_subscription")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=models.Q(status__in=["pending", "failed"]),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} to {self.subscription_id}: {self.status}"

@@ -13,3 +13,9 @@ def dispatch_event(event_id: str) -> None:
 @shared_task(name="events.sweep")
 def sweep_events() -> dict:
     return services.events_sweep()
+
+
+@shared_task(name="events.deliver_event")
+def deliver_event(delivery_id: str) -> None:
+    # Retries are the delivery's own (backoff, dead-letter), scheduled by the service.
+    services.delivery_attempt(delivery_id=delivery_id)

@@ -64,6 +64,19 @@ DEFAULTS = {
     "USERS_PAGE_SIZE_MAX": 60,
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
     "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
+    # --- events app: outbound webhooks and inbound /events ---
+    # Each delivery attempt: seconds to connect, and to wait for each read of the answer, so a
+    # receiver that hangs cannot hold a worker.
+    "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 3.0,
+    "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 10.0,
+    # Attempts before a delivery is dead (dead-letter), and the exponential backoff's base and cap.
+    "EVENT_DELIVERY_MAX_ATTEMPTS": 8,
+    "EVENT_DELIVERY_BACKOFF_SECONDS": 10.0,
+    "EVENT_DELIVERY_BACKOFF_MAX_SECONDS": 3600.0,
+    # Key that encrypts subscription signing secrets at rest; empty derives one from SECRET_KEY.
+    "EVENT_SECRET_ENCRYPTION_KEY": "",
+    # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
+    "EVENT_INBOUND_MAX_ENTRIES": 10,
 }
 
 # Every scope the authorization server knows, with the description shown to users and in the

@@ -1,0 +1,205 @@
+"""Operators' view of the event bus: events with their deliveries and subscriber runs,
+subscriptions, and the replay / test actions (all calling events.services)."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from events import services
+from events.models import Delivery, Event, HandlerRun, Subscription
+from sbt_site.errors import ServiceError
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    fields = ("subscription", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class HandlerRunInline(admin.TabularInline):
+    model = HandlerRun
+    extra = 0
+    can_delete = False
+    fields = ("handler", "status", "attempts", "last_error", "next_attempt_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryStatusFilter(admin.SimpleListFilter):
+    title = "delivery status"
+    parameter_name = "delivery_status"
+
+    def lookups(self, request, model_admin):
+        return Delivery.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(deliveries__status=self.value()).distinct()
+        return queryset
+
+
+class DispatchedFilter(admin.SimpleListFilter):
+    title = "dispatched"
+    parameter_name = "dispatched"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "dispatched"), ("no", "not yet dispatched"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(dispatched_at__isnull=self.value() == "no")
+        return queryset
+
+
+def _report(modeladmin, request, done: int, what: str) -> None:
+    modeladmin.message_user(request, f"{what}: {done}. Sending happens in the background; refresh to see results.")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("detail_type", "direction", "source", "created", "dispatched_at")
+    list_filter = ("detail_type", "direction", DispatchedFilter, DeliveryStatusFilter)
+    search_fields = ("id", "detail_type")
+    date_hierarchy = "created"
+    readonly_fields = ("id", "detail_type", "source", "direction", "detail", "created", "dispatched_at")
+    inlines = (DeliveryInline, HandlerRunInline)
+    actions = ("replay_event",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Replay event (retry what did not succeed, reach new subscriptions)")
+    def replay_event(self, request, queryset):
+        for event in queryset:
+            services.event_replay(event=event)
+        _report(self, request, queryset.count(), "Events replayed")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at", "created")
+    list_filter = ("status", "event__detail_type", "subscription")
+    search_fields = ("id", "event__id", "subscription__url")
+    readonly_fields = (
+        "id",
+        "event",
+        "subscription",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "last_attempt_at",
+        "delivered_at",
+        "created",
+        "modified",
+    )
+    list_select_related = ("event", "subscription")
+    actions = ("replay_delivery",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Replay delivery (fresh attempts; already succeeded ones are skipped)")
+    def replay_delivery(self, request, queryset):
+        replayed = 0
+        for delivery in queryset:
+            if delivery.status != Delivery.Status.SUCCEEDED:
+                services.delivery_replay(delivery=delivery)
+                replayed += 1
+        _report(self, request, replayed, "Deliveries replayed")
+
+
+class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+    event_types_text = forms.CharField(
+        label="event types",
+        required=False,
+        help_text="Comma-separated, e.g. onboardingRequest, offboardingRequest. Empty: every control-plane event.",
+    )
+    new_secret = forms.CharField(
+        label="signing secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to generate one (new subscription) or keep the current one. Shown once, never again.",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ("url", "description", "enabled")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["event_types_text"] = ", ".join(self.instance.event_types)
+
+    def clean_event_types_text(self):
+        names = [name.strip() for name in self.cleaned_data["event_types_text"].split(",") if name.strip()]
+        try:
+            self.cleaned_data["event_types"] = services.event_types_normalize(names)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return self.cleaned_data["event_types_text"]
+
+    def clean_new_secret(self):
+        secret = self.cleaned_data["new_secret"]
+        if secret and len(secret) < services.SECRET_MIN_LENGTH:
+            raise forms.ValidationError(f"A signing secret needs at least {services.SECRET_MIN_LENGTH} characters.")
+        return secret
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
+    list_display = ("url", "description", "event_types", "enabled", "created")
+    list_filter = ("enabled",)
+    search_fields = ("url", "description")
+    actions = ("send_test_event",)
+
+    def save_model(self, request, obj, form, change):
+        # The services own encryption and the one-time display of the secret.
+        if change:
+            services.subscription_update(
+                subscription=obj,
+                url=obj.url,
+                event_types=form.cleaned_data["event_types"],
+                description=obj.description,
+                enabled=obj.enabled,
+                secret=form.cleaned_data["new_secret"] or None,
+            )
+            return
+        created, secret = services.subscription_create(
+            url=obj.url,
+            event_types=form.cleaned_data["event_types"],
+            secret=form.cleaned_data["new_secret"] or None,
+            description=obj.description,
+            enabled=obj.enabled,
+        )
+        obj.pk = created.pk
+        obj.secret_encrypted = created.secret_encrypted
+        if not form.cleaned_data["new_secret"]:
+            self.message_user(
+                request,
+                f"Signing secret (shown only now, store it in the receiver): {secret}",
+                level=messages.WARNING,
+            )
+
+    @admin.action(description="Send test event")
+    def send_test_event(self, request, queryset):
+        for subscription in queryset:
+            services.subscription_send_test_event(subscription=subscription)
+        _report(self, request, queryset.count(), "Test events sent")

@@ -1,0 +1,75 @@
+"""Shape checks of POST /events: one PutEvents-style entry, or ``{"entries": [...]}``."""
+
+import math
+
+from rest_framework import serializers
+
+from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name
+from sbt_site.conf import sbt_settings
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")  # a lone UTF-16 surrogate ("\ud800") cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_json(value) -> None:
+    """PostgreSQL's jsonb cannot hold NUL characters, lone surrogates or infinite numbers (JSON's
+    1e999); refuse them here rather than fail on save. Iterative, because the parser allows
+    nesting as deep as Python's recursion limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and not _storable_text(item):
+            raise serializers.ValidationError(
+                "Text may not contain NUL (\\u0000) or unpaired surrogate characters.", code="invalid_text"
+            )
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise serializers.ValidationError("A number is out of range.", code="invalid_number")
+
+
+def storable_name(text: str) -> None:
+    if not _storable_text(text):
+        raise serializers.ValidationError("Unpaired surrogate characters are not allowed.", code="invalid_text")
+
+
+def not_a_control_plane_event(name: str) -> None:
+    if canonical_name(name) in CONTROL_PLANE_EVENTS:
+        raise serializers.ValidationError(
+            f"{name} is published by the control plane itself; the application plane cannot send it.",
+            code="control_plane_event",
+        )
+
+
+class EventEntryInput(serializers.Serializer):
+    """``{"detail-type": "<name>", "source"?: "<source>", "detail": {...}}``."""
+
+    def get_fields(self):
+        # "detail-type" is not a Python identifier, so the fields are declared here.
+        return {
+            "detail-type": serializers.CharField(max_length=128, validators=[storable_name, not_a_control_plane_event]),
+            "source": serializers.CharField(max_length=128, required=False, validators=[storable_name]),
+            "detail": serializers.DictField(validators=[storable_json]),
+        }
+
+
+class EventEntriesInput(serializers.Serializer):
+    entries = serializers.ListField(child=EventEntryInput(), allow_empty=False)
+
+    def validate_entries(self, entries):
+        limit = sbt_settings.EVENT_INBOUND_MAX_ENTRIES
+        if len(entries) > limit:
+            raise serializers.ValidationError(
+                f"At most {limit} entries per request, got {len(entries)}: split the batch.", code="max_length"
+            )
+        return entries
