@@ -6,6 +6,10 @@ from oauth2_provider.views import ConnectDiscoveryInfoView
 from sbt_site.api.exceptions import api_not_found
 from sbt_site.health import healthz
 
+admin.site.site_header = "SBT control plane"
+admin.site.site_title = "SBT control plane"
+admin.site.index_title = "Operations"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("accounts.oauth_urls", namespace="oauth2_provider")),
