@@ -192,6 +192,48 @@ def test_a_tenant_user_cannot_read_users_or_another_tenant(auth_server, person, 
     assert auth_server.api("users/amy", token, method="put", json={"userRole": "TenantAdmin"}).status_code == 403
 
 
+def test_a_tenant_admin_cannot_hand_out_a_role_above_its_own(auth_server, person, acme):
+    person("alice", role="TenantAdmin", tenant=acme)
+    person("amy", role="TenantUser", tenant=acme)
+    token = login_tokens(auth_server, "alice")["access_token"]
+
+    for user_name in ("alice", "amy"):
+        response = auth_server.api(f"users/{user_name}", token, method="put", json={"userRole": "SystemAdmin"})
+        assert response.status_code == 403, response.text
+        assert response.json()["statusCode"] == 403
+    created = auth_server.api(
+        "users", token, method="post", json={"userName": "mal", "email": "m@example.com", "userRole": "SystemAdmin"}
+    )
+    assert created.status_code == 403
+    assert not get_user_model().objects.filter(username="mal").exists()
+    assert set(get_user_model().objects.filter(tenant=acme).values_list("role", flat=True)) == {
+        "TenantAdmin",
+        "TenantUser",
+    }
+    # Its own role or one below it is fine.
+    assert auth_server.api("users/amy", token, method="put", json={"userRole": "TenantAdmin"}).status_code == 200
+
+
+def test_a_role_change_revokes_the_users_tokens(auth_server, person, machine, acme):
+    person("alice", role="TenantAdmin", tenant=acme)
+    tokens = login_tokens(auth_server, "alice")
+    assert auth_server.api("users", tokens["access_token"]).status_code == 200
+    operator = auth_server.client_credentials(*machine("user/user_write")).json()["access_token"]
+
+    # An email change leaves the tokens alone.
+    assert auth_server.api("users/alice", operator, method="put", json={"email": "a@example.com"}).status_code == 200
+    assert auth_server.api("users", tokens["access_token"]).status_code == 200
+
+    assert auth_server.api("users/alice", operator, method="put", json={"userRole": "TenantUser"}).status_code == 200
+    assert auth_server.api("tenants", tokens["access_token"]).status_code == 401
+    refreshed = auth_server.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"
+
+    # Logging in again gives the new role's scopes.
+    assert granted(login_tokens(auth_server, "alice")) == TENANT_USER_SCOPES
+
+
 def test_a_role_changed_behind_the_apis_back_narrows_the_next_refresh(auth_server, person, acme):
     user = person("alice", role="TenantAdmin", tenant=acme)
     tokens = login_tokens(auth_server, "alice")
