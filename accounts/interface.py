@@ -161,5 +161,9 @@ class AuthProvider(ABC):
         """Allow the user to log in again (its revoked tokens stay revoked)."""
 
     @abstractmethod
+    def revoke_user_tokens(self, *, user_name: str) -> None:
+        """Revoke every access token, refresh token and unexchanged code the user holds."""
+
+    @abstractmethod
     def create_admin_user(self, *, name: str, email: str, role: str) -> CreatedAdmin:
         """Create (or find) a control-plane operator who can use the admin; idempotent."""

@@ -10,6 +10,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauthlib import oauth2
+
+from accounts.scopes import scopes_for_user
 
 
 class LoginView(auth_views.LoginView):
@@ -27,6 +31,24 @@ class LoginView(auth_views.LoginView):
 
 class AuthorizationView(dot_views.AuthorizationView):
     login_url = reverse_lazy("oauth2_provider:login")
+
+    def validate_authorization_request(self, request):
+        """The requested (or default) scopes, narrowed to what the user's role allows.
+
+        RFC 6749 §3.3 lets the server grant less than was asked; the token response then names
+        the scopes granted. Narrowing here, before the consent screen, makes the screen, the code,
+        the token response and the JWT agree. Nothing left is ``invalid_scope``.
+        """
+        scopes, credentials = super().validate_authorization_request(request)
+        if request.user.is_authenticated:
+            scopes = scopes_for_user(scopes, request.user)
+            if not scopes:
+                error = oauth2.InvalidScopeError(
+                    description="None of the requested scopes is allowed for this user's role",
+                    state=credentials.get("state"),
+                )
+                raise OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"])
+        return scopes, credentials
 
 
 app_name = "oauth2_provider"

@@ -1,5 +1,6 @@
 """Writes of the accounts app: users (through the configured AuthProvider) and OAuth clients."""
 
+from collections.abc import Collection
 from uuid import UUID
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,9 +11,10 @@ from oauth2_provider.models import clear_expired, get_access_token_model, get_re
 
 from accounts.interface import AuthProvider, AuthUser, CreatedAdmin
 from accounts.models import OAuthApplication
+from accounts.scopes import role_scopes
 from events.services import event_publish
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
-from sbt_site.errors import InvalidInput, NotFound
+from sbt_site.errors import InvalidInput, NotFound, ServiceError
 from sbt_site.providers import get_provider
 from tenants.models import Tenant
 
@@ -25,6 +27,13 @@ def auth_provider() -> AuthProvider:
 
 
 # --- Users ------------------------------------------------------------------------------------
+
+
+class Forbidden(ServiceError):
+    """The caller is authenticated and has the route's scope, but not the right to this change."""
+
+    status_code = 403
+    code = "forbidden"
 
 
 def _tenant_user_event_detail(user: AuthUser) -> dict:
@@ -44,11 +53,14 @@ def user_create(
     user_role: str,
     tenant_id: UUID | None = None,
     client_tenant_id: UUID | None = None,
+    granter_scopes: Collection[str] | None = None,
 ) -> AuthUser:
     """Create a user; a tenant user is announced with tenantUserCreated.
 
-    A tenant-bound client (``client_tenant_id``) creates users of its own tenant only.
+    A tenant-bound client (``client_tenant_id``) creates users of its own tenant only; a user
+    acting through its token (``granter_scopes``) creates users of roles within that token.
     """
+    _check_role_grantable(user_role, granter_scopes)
     if client_tenant_id is not None:
         if tenant_id is not None and str(tenant_id) != str(client_tenant_id):
             raise NotFound(f"Tenant not found for id {tenant_id}")
@@ -59,13 +71,36 @@ def user_create(
     return user
 
 
+def _check_role_grantable(user_role: str, granter_scopes: Collection[str] | None) -> None:
+    """A user acting through its own token cannot hand out a role worth more than that token
+    (a TenantAdmin making itself or anyone a SystemAdmin)."""
+    if granter_scopes is not None and not set(role_scopes(user_role)) <= set(granter_scopes):
+        raise Forbidden(f"Your token cannot grant the role {user_role}", code="role_not_grantable")
+
+
 @transaction.atomic
 def user_update(
-    *, user_name: str, email: str | None = None, user_role: str | None = None, client_tenant_id: UUID | None = None
+    *,
+    user_name: str,
+    email: str | None = None,
+    user_role: str | None = None,
+    client_tenant_id: UUID | None = None,
+    granter_scopes: Collection[str] | None = None,
 ) -> AuthUser:
-    return auth_provider().update_user(
-        user_name=user_name, email=email, user_role=user_role, tenant_id=client_tenant_id
-    )
+    """Change a user's email and/or role; a role change revokes every token the user holds.
+
+    The user's tokens carry its old role's scopes (SBT["ROLE_SCOPES"]), and a refresh would
+    carry them on: revoking makes a downgrade take effect at once, and an upgrade at next login.
+    ``granter_scopes`` is the acting user's token scopes (None for a machine client).
+    """
+    provider = auth_provider()
+    before = provider.fetch_user(user_name=user_name, tenant_id=client_tenant_id)
+    if user_role is not None:
+        _check_role_grantable(user_role, granter_scopes)
+    user = provider.update_user(user_name=user_name, email=email, user_role=user_role, tenant_id=client_tenant_id)
+    if user.user_role != before.user_role:
+        provider.revoke_user_tokens(user_name=user_name)
+    return user
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
 
+from accounts.scopes import scopes_for_user
 from sbt_site.conf import sbt_settings
 
 
@@ -95,16 +96,29 @@ def access_token_issue(*, application, scope: str, user=None, lifetime: int | No
 
 
 class SbtOAuth2Validator(OAuth2Validator):
-    """DOT's validator, refusing every grant and token of a disabled user (CONTRACT.md "Users")."""
+    """DOT's validator, refusing every grant and token of a disabled user (CONTRACT.md "Users"),
+    and never issuing a user more than its role's scopes (SBT["ROLE_SCOPES"])."""
 
     @staticmethod
     def _user_disabled(user) -> bool:
         return user is not None and not user.is_active
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
-        return super().validate_code(client_id, code, client, request, *args, **kwargs) and not self._user_disabled(
-            request.user
-        )
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if not valid or self._user_disabled(request.user):
+            return False
+        # The code was issued with role-narrowed scopes; narrowing again holds even if the role
+        # changed behind the API's back (a role change through it deletes the codes).
+        request.scopes = scopes_for_user(request.scopes, request.user)
+        return bool(request.scopes)
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        # A refresh never widens, and narrows to the user's current role: oauthlib refuses a
+        # requested scope outside these and otherwise issues exactly these.
+        original = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        original = original.split() if isinstance(original, str) else list(original)
+        user = request.refresh_token_instance.user
+        return " ".join(scopes_for_user(original, user) if user is not None else original)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)

@@ -9,6 +9,22 @@ Apps add their defaults to ``DEFAULTS`` here (one place to read them all).
 
 from django.conf import settings
 
+# Every scope the authorization server knows, with the description shown to users and in the
+# OpenAPI document.
+SCOPE_DESCRIPTIONS = {
+    "tenant/tenant_read": "Read tenants and tenant registrations",
+    "tenant/tenant_write": "Create, update, offboard and (de)activate tenants and registrations",
+    "user/user_read": "Read users",
+    "user/user_write": "Create, update, delete, enable and disable users",
+    "meter/meter_read": "Read meters",
+    "meter/meter_write": "Create, update and delete meters",
+    "usage/usage_read": "Query usage",
+    "usage/usage_write": "Ingest and cancel usage events",
+    "events/events_write": "Publish events to the control plane",
+    "billing/billing_read": "Read billing customers and usage pushes",
+}
+
+
 DEFAULTS = {
     # Pagination (CONTRACT.md "Basics").
     "PAGE_SIZE_DEFAULT": 10,
@@ -64,6 +80,23 @@ DEFAULTS = {
     "USERS_PAGE_SIZE_MAX": 60,
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
     "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
+    # The most a user's token may carry, by the user's role (SBT's userRole): a token issued to a
+    # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. A role not
+    # listed here gets the "TenantUser" entry. A tenant user's token is also bound to its tenant
+    # (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own tenant.
+    # Machine (client-credentials) tokens are not affected. Configured roles are merged with these.
+    "ROLE_SCOPES": {
+        "SystemAdmin": list(SCOPE_DESCRIPTIONS),
+        "TenantAdmin": [
+            "tenant/tenant_read",
+            "user/user_read",
+            "user/user_write",
+            "meter/meter_read",
+            "usage/usage_read",
+            "usage/usage_write",
+        ],
+        "TenantUser": ["tenant/tenant_read", "meter/meter_read", "usage/usage_read"],
+    },
     # --- events app: outbound webhooks and inbound /events ---
     # Each delivery attempt: seconds to connect, and to wait for each read of the answer, so a
     # receiver that hangs cannot hold a worker.
@@ -77,21 +110,6 @@ DEFAULTS = {
     "EVENT_SECRET_ENCRYPTION_KEY": "",
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
-}
-
-# Every scope the authorization server knows, with the description shown to users and in the
-# OpenAPI document.
-SCOPE_DESCRIPTIONS = {
-    "tenant/tenant_read": "Read tenants and tenant registrations",
-    "tenant/tenant_write": "Create, update, offboard and (de)activate tenants and registrations",
-    "user/user_read": "Read users",
-    "user/user_write": "Create, update, delete, enable and disable users",
-    "meter/meter_read": "Read meters",
-    "meter/meter_write": "Create, update and delete meters",
-    "usage/usage_read": "Query usage",
-    "usage/usage_write": "Ingest and cancel usage events",
-    "events/events_write": "Publish events to the control plane",
-    "billing/billing_read": "Read billing customers and usage pushes",
 }
 
 

@@ -16,6 +16,13 @@ from sbt_site.conf import sbt_settings
 MESSAGE = inline_serializer("UserMessage", {"message": serializers.CharField()})
 
 
+def granter_scopes(request) -> list[str] | None:
+    """The scopes of a user's own token, which bound the roles it may hand out; None for a
+    machine client (the operator chose its scopes)."""
+    token = request.auth
+    return token.scope.split() if token is not None and token.user_id is not None else None
+
+
 class UserListView(APIView):
     operations = {"GET": "fetchAllUsers", "POST": "createUser"}
 
@@ -55,6 +62,7 @@ class UserListView(APIView):
             user_role=data["userRole"],
             tenant_id=data.get("tenantId"),
             client_tenant_id=client_tenant_id(request),
+            granter_scopes=granter_scopes(request),
         )
         return Response({"data": {"userName": user.user_name}}, status=201)
 
@@ -76,6 +84,7 @@ class UserDetailView(APIView):
             email=serializer.validated_data.get("email"),
             user_role=serializer.validated_data.get("userRole"),
             client_tenant_id=client_tenant_id(request),
+            granter_scopes=granter_scopes(request),
         )
         return Response({"message": "User updated"})
 

@@ -156,6 +156,9 @@ class DjangoAuthProvider(AuthProvider):
         user.save(update_fields=["is_active", "modified"])
         return _auth_user(user)
 
+    def revoke_user_tokens(self, *, user_name: str) -> None:
+        self._revoke_tokens(self._get(user_name, None, for_update=True))
+
     @staticmethod
     def _revoke_tokens(user) -> None:
         """Revoke everything the user holds: refresh tokens (kept as revoked tombstones, so a

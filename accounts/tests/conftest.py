@@ -105,10 +105,15 @@ class AuthServer:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def refresh(self, refresh_token: str) -> requests.Response:
+    def refresh(self, refresh_token: str, **data) -> requests.Response:
         return http.post(
             self.token_endpoint,
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.user_client_id},
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": self.user_client_id,
+                **data,
+            },
         )
 
     def client_credentials(self, client_id: str, secret: str, **data) -> requests.Response:
@@ -134,9 +139,11 @@ def auth_server(live_server, settings, transactional_db):
 
 @pytest.fixture
 def person(transactional_db):
-    """``person("carol", role=..., tenant=...)``: a user who can log in with PASSWORD."""
+    """``person("carol", role=..., tenant=...)``: a user who can log in with PASSWORD; a
+    SystemAdmin unless told otherwise (tests of the flows are not about roles)."""
 
     def make(username: str = "carol", **fields):
+        fields.setdefault("role", "SystemAdmin")
         return get_user_model().objects.create_user(
             username=username, email=f"{username}@example.com", password=PASSWORD, **fields
         )

@@ -40,7 +40,9 @@ def pg_dump() -> str:
 
 
 def user_tokens(client_id: str) -> dict:
-    user = get_user_model().objects.create_user(username="carol", password="correct horse battery staple")
+    user = get_user_model().objects.create_user(
+        username="carol", password="correct horse battery staple", role="SystemAdmin"
+    )
     browser = APIClient()
     browser.force_login(user)
     verifier = secrets.token_urlsafe(48)
