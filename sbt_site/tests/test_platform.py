@@ -32,10 +32,33 @@ def test_embedded_default_with_no_environment(tmp_path):
     settings = json.loads(first.stdout)
     assert settings["engine"] == "django.db.backends.sqlite3"
     assert settings["name"] == str(tmp_path / "db.sqlite3")
-    assert settings["broker"] == "filesystem://"
+    assert settings["broker"] == "filesystem://localhost/"
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     second = json.loads(run_python(code, clean_env(SBT_VAR_DIR=str(tmp_path))).stdout)
     assert second["key"] == settings["key"], "the development secret key must persist"
+
+
+def test_embedded_broker_is_quiet_and_stays_under_var_dir(tmp_path):
+    """Connecting to the embedded broker logs no kombu warning and writes nothing outside var/."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    code = (
+        "import logging, django; logging.basicConfig(level=logging.WARNING); django.setup();"
+        "from sbt_site.celery import app;"
+        "conn = app.connection_for_write(); conn.info();"
+        "from kombu import Exchange, Queue; Queue('q', Exchange('x'), 'k', channel=conn.default_channel).declare();"
+        "conn.release(); print('ok')"
+    )
+    env = clean_env(SBT_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "No hostname was supplied" not in result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    assert list(workdir.iterdir()) == [], "the broker must keep its files under SBT_VAR_DIR"
+    assert (tmp_path / "var" / "celery" / "control" / "x.exchange").exists()
 
 
 def test_environment_switches_database_and_broker(tmp_path):
