@@ -4,16 +4,25 @@ from rest_framework import serializers
 from accounts.interface import AuthUser
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: DRF's CharField turns 5 into "5" (CONTRACT: strings)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class UserCreateInput(serializers.Serializer):
-    userName = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    userName = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
     email = serializers.EmailField(max_length=254)
-    userRole = serializers.CharField(max_length=64)
+    userRole = StrictCharField(max_length=64)
     tenantId = serializers.UUIDField(required=False, allow_null=True, help_text="Binds the user to this tenant")
 
 
 class UserUpdateInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
-    userRole = serializers.CharField(max_length=64, required=False)
+    userRole = StrictCharField(max_length=64, required=False)
 
     def validate(self, attrs):
         if not attrs:

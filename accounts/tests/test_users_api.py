@@ -80,6 +80,10 @@ def test_duplicate_user_name_is_409_and_changes_nothing(api):
         ({"userName": "bob", "email": "a@example.com"}, "userRole"),
         ({"userName": "bob", "email": "a@example.com", "userRole": "r", "tenantId": "nope"}, "tenantId"),
         ({"email": "a@example.com", "userRole": "r"}, "userName"),
+        # Strings only: DRF would have stored 5 as the role "5" and 123 as the name "123".
+        ({"userName": "bob", "email": "a@example.com", "userRole": 5}, "userRole"),
+        ({"userName": "bob", "email": "a@example.com", "userRole": ["SystemAdmin"]}, "userRole"),
+        ({"userName": 123, "email": "a@example.com", "userRole": "r"}, "userName"),
     ],
 )
 def test_invalid_create_bodies_are_422(api, body, field):
@@ -129,6 +133,7 @@ def test_update_changes_role_and_email(api):
     empty = client.put("/api/v1/users/alice", {}, format="json")
     assert empty.status_code == 422
     assert client.put("/api/v1/users/alice", {"email": "nope"}, format="json").status_code == 422
+    assert client.put("/api/v1/users/alice", {"userRole": 7}, format="json").status_code == 422
     assert User.objects.get(username="alice").email == "new@example.com"
 
 
