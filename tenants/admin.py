@@ -47,7 +47,9 @@ class ServiceActionsMixin:
             try:
                 service(**target(obj))
             except ServiceError as error:
-                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+                # Not "{obj}: ...": the admin capitalises a message's first letter, which would
+                # misspell the tenant's name (globex → Globex).
+                self.message_user(request, f"Skipped {obj}: {error.message}", messages.ERROR)
                 continue
             self.log_change(request, obj, f"{verb} (admin action)")
             done += 1

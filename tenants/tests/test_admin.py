@@ -57,6 +57,15 @@ def test_offboarding_twice_in_the_admin_shows_the_error(admin_client, onboard):
     assert LogEntry.objects.count() == 1
 
 
+def test_an_action_error_names_the_tenant_as_spelled(admin_client, onboard):
+    registration = onboard("globex")
+    selection = {"action": "deactivate", "_selected_action": [str(registration.tenant_id)]}
+    admin_client.post("/admin/tenants/tenant/", selection)
+    page = admin_client.post("/admin/tenants/tenant/", selection, follow=True).content.decode()
+    assert "Skipped globex: " in page and "is already deactivated" in page
+    assert "Globex" not in page, "the admin's capfirst must not misspell the tenant's name"
+
+
 def test_deactivate_and_activate_actions(admin_client, admin_user, onboard):
     registration = onboard("acme")
     admin_client.post(
