@@ -1,8 +1,12 @@
 """Operators' view of the event bus: events with their deliveries and subscriber runs,
 subscriptions, and the replay / test actions (all calling events.services)."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from events import services
 from events.models import Delivery, Event, HandlerRun, Subscription
@@ -64,11 +68,12 @@ def _report(modeladmin, request, done: int, what: str) -> None:
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("detail_type", "direction", "source", "created", "dispatched_at")
+    list_display = ("detail_type", "tenant", "direction", "source", "created", "dispatched_at")
     list_filter = ("detail_type", "direction", DispatchedFilter, DeliveryStatusFilter)
-    search_fields = ("id", "detail_type")
+    search_fields = ("id", "detail_type", "detail__tenantId", "detail__tenantRegistrationId")
     date_hierarchy = "created"
-    readonly_fields = ("id", "detail_type", "source", "direction", "detail", "created", "dispatched_at")
+    fields = ("id", "detail_type", "tenant", "source", "direction", "detail_json", "created", "dispatched_at")
+    readonly_fields = fields
     inlines = (DeliveryInline, HandlerRunInline)
     actions = ("replay_event",)
 
@@ -77,6 +82,25 @@ class EventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="tenant")
+    def tenant(self, event):
+        """The tenant the event is about (its detail's tenantId), linked to the tenant's page."""
+        tenant_id = event.detail.get("tenantId") if isinstance(event.detail, dict) else None
+        if not tenant_id:
+            return "-"
+        try:
+            url = reverse("admin:tenants_tenant_change", args=[tenant_id])
+        except NoReverseMatch:  # the tenants app is not installed, or the id is not one
+            return str(tenant_id)
+        return format_html('<a href="{}">{}</a>', url, tenant_id)
+
+    @admin.display(description="detail")
+    def detail_json(self, event):
+        return format_html(
+            '<pre style="margin:0;white-space:pre-wrap">{}</pre>',
+            json.dumps(event.detail, indent=2, ensure_ascii=False),
+        )
 
     @admin.action(description="Replay event (retry what did not succeed, reach new subscriptions)")
     def replay_event(self, request, queryset):

@@ -43,6 +43,19 @@ def test_event_admin_lists_filters_and_shows_deliveries_inline(admin_client, dea
     assert dead_delivery.subscription.url in detail.content.decode()
 
 
+def test_event_admin_links_the_tenant_and_finds_events_by_tenant_id(admin_client):
+    tenant_id = "5b0e4a8e-3f0c-4f57-9a55-0d1c7e2d9f10"
+    event = event_publish(detail_type="onboardingRequest", detail={"tenantId": tenant_id, "tenantName": "acme"})
+    other = event_publish(detail_type="onboardingRequest", detail={"tenantName": "none"})
+    changelist = admin_client.get("/admin/events/event/").content.decode()
+    assert f'href="/admin/tenants/tenant/{tenant_id}/change/"' in changelist
+    found = admin_client.get("/admin/events/event/", {"q": tenant_id}).content.decode()
+    assert str(event.pk) in found and str(other.pk) not in found
+    page = admin_client.get(f"/admin/events/event/{event.pk}/change/").content.decode()
+    assert f'href="/admin/tenants/tenant/{tenant_id}/change/"' in page
+    assert "&quot;tenantName&quot;: &quot;acme&quot;" in page, "the detail is shown as indented JSON"
+
+
 def test_admin_replay_delivery_action_delivers(
     admin_client, dead_delivery, receiver, django_capture_on_commit_callbacks
 ):
