@@ -17,6 +17,18 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Control plane", {"fields": ("role", "tenant")}))
     actions = ("disable_users", "enable_users")
 
+    # Edits in the change form that must end the user's sessions, as the API's do: its tokens
+    # carry the old role's scopes and the old tenant, and a disabled user's tokens must stop.
+    REVOKING_FIELDS = {"role", "tenant", "is_active"}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = self.REVOKING_FIELDS & set(form.changed_data)
+        if change and changed:
+            services.user_tokens_revoke(user_name=obj.username)
+            fields = ", ".join(sorted(str(form.fields[name].label or name) for name in changed))
+            self.message_user(request, f"{obj.username}'s tokens were revoked ({fields} changed).", messages.WARNING)
+
     def _apply(self, request, queryset, service, done: str):
         count = 0
         for user in queryset:

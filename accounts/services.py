@@ -119,6 +119,13 @@ def user_disable(*, user_name: str, client_tenant_id: UUID | None = None) -> Aut
 
 
 @transaction.atomic
+def user_tokens_revoke(*, user_name: str) -> None:
+    """Revoke every token and unexchanged code the user holds (e.g. after an operator changed
+    its role, tenant or active flag in the admin, as the API's role change does)."""
+    auth_provider().revoke_user_tokens(user_name=user_name)
+
+
+@transaction.atomic
 def user_enable(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
     return auth_provider().enable_user(user_name=user_name, tenant_id=client_tenant_id)
 

@@ -29,6 +29,64 @@ def test_disable_and_enable_actions_go_through_the_service(admin_client, make_oa
     assert carol.is_active is True
 
 
+def _change_form_data(admin_client, user) -> dict:
+    """The user's change form as the browser would post it back unchanged."""
+    form = admin_client.get(f"/admin/accounts/user/{user.pk}/change/").context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or name == "password":
+            continue
+        if name in ("date_joined", "last_login"):
+            data[f"{name}_0"], data[f"{name}_1"] = value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S")
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("role", "TenantUser"), ("is_active", False), ("tenant", "other")],
+)
+def test_changing_role_tenant_or_active_in_the_form_revokes_the_users_tokens(
+    admin_client, make_oauth_client, field, value
+):
+    from tenants.models import Tenant
+
+    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    carol = User.objects.create_user(username="carol", email="c@example.com", role="TenantAdmin", tenant=acme)
+    application, _ = make_oauth_client(scopes="user/user_read")
+    access_token_issue(application=application, scope="user/user_read", user=carol)
+    data = _change_form_data(admin_client, carol)
+    if field == "is_active":
+        data.pop("is_active")
+    else:
+        data[field] = str(other.pk) if field == "tenant" else value
+    response = admin_client.post(f"/admin/accounts/user/{carol.pk}/change/", data, follow=True)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    carol.refresh_from_db()
+    changed = {"role": carol.role, "is_active": carol.is_active, "tenant": carol.tenant and carol.tenant.name}
+    assert changed[field] == value, response.context["adminform"].form.errors
+    assert not get_access_token_model().objects.filter(user=carol).exists(), "a change here revokes like the API"
+    assert "tokens were revoked" in response.content.decode()
+
+
+def test_changing_only_the_email_in_the_form_keeps_the_users_tokens(admin_client, make_oauth_client):
+    carol = User.objects.create_user(username="carol", email="c@example.com", role="TenantAdmin")
+    application, _ = make_oauth_client(scopes="user/user_read")
+    access_token_issue(application=application, scope="user/user_read", user=carol)
+    data = _change_form_data(admin_client, carol)
+    data["email"] = "new@example.com"
+    response = admin_client.post(f"/admin/accounts/user/{carol.pk}/change/", data, follow=True)
+    assert response.status_code == 200
+    carol.refresh_from_db()
+    assert carol.email == "new@example.com"
+    assert get_access_token_model().objects.filter(user=carol).exists()
+
+
 def test_user_list_filters_by_role(admin_client):
     User.objects.create_user(username="operator-one", role="SystemAdmin")
     User.objects.create_user(username="tenant-one", role="TenantUser")
