@@ -58,6 +58,23 @@ class OAuthApplicationAdmin(DotApplicationAdmin):
     search_fields = ("name", "client_id")
     raw_id_fields = ("user", "tenant")
 
+    # Tokens carry the scopes and tenant they were issued with (in the database and in the JWT an
+    # application plane verifies offline): a change to either, or a new secret, revokes them.
+    REVOKING_FIELDS_COLUMNS = ("allowed_scopes", "tenant_id", "client_secret")
+
+    def save_model(self, request, obj, form, change):
+        # Compared with the stored row, not form.changed_data: fields with a callable default
+        # (client_id, client_secret) always count as changed when the form's hidden initial
+        # values are missing.
+        before = type(obj).objects.filter(pk=obj.pk).values(*self.REVOKING_FIELDS_COLUMNS).first() if change else None
+        super().save_model(request, obj, form, change)
+        after = {column: getattr(obj, column) for column in self.REVOKING_FIELDS_COLUMNS}
+        changed = {column.removesuffix("_id") for column in after if before and before[column] != after[column]}
+        if changed:
+            services.oauth_client_tokens_revoke(application=obj)
+            fields = ", ".join(sorted(str(getattr(form.fields.get(name), "label", None) or name) for name in changed))
+            self.message_user(request, f"The tokens of {obj.name!r} were revoked ({fields} changed).", messages.WARNING)
+
 
 class AccessTokenAdmin(DotAccessTokenAdmin):
     """Read-only: tokens are issued by the OAuth flows; the revoke action is the only change."""

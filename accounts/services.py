@@ -176,6 +176,13 @@ def oauth_client_create(
     return application, secret
 
 
+@transaction.atomic
+def oauth_client_tokens_revoke(*, application: OAuthApplication) -> None:
+    """Revoke every token issued to the client (after an operator narrowed its scopes, moved
+    its tenant binding or replaced its secret in the admin)."""
+    _revoke_client_tokens(application)
+
+
 def _revoke_client_tokens(application: OAuthApplication) -> None:
     get_refresh_token_model().objects.filter(application=application, revoked__isnull=True).update(
         revoked=timezone.now(), access_token=None

@@ -102,6 +102,53 @@ def test_oauth_clients_show_scopes_and_tenant(admin_client, make_oauth_client):
     assert 'name="allowed_scopes"' in change and 'name="tenant"' in change
 
 
+def _client_form_data(admin_client, application) -> dict:
+    form = admin_client.get(f"/admin/accounts/oauthapplication/{application.pk}/change/").context["adminform"].form
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    return data
+
+
+@pytest.mark.parametrize("change", ["allowed_scopes", "tenant"])
+def test_narrowing_a_clients_scopes_or_moving_its_tenant_revokes_its_tokens(admin_client, make_oauth_client, change):
+    from tenants.models import Tenant
+
+    acme = Tenant.objects.create(name="acme")
+    application, _ = make_oauth_client(scopes="user/user_read user/user_write")
+    access_token_issue(application=application, scope="user/user_read user/user_write")
+    data = _client_form_data(admin_client, application)
+    if change == "allowed_scopes":
+        data["allowed_scopes"] = "user/user_read"
+    else:
+        data["tenant"] = str(acme.pk)
+    response = admin_client.post(f"/admin/accounts/oauthapplication/{application.pk}/change/", data, follow=True)
+    assert response.status_code == 200
+    application.refresh_from_db()
+    assert (application.allowed_scopes, application.tenant_id) != ("user/user_read user/user_write", None), (
+        response.context["adminform"].form.errors if "adminform" in response.context else ""
+    )
+    assert not get_access_token_model().objects.filter(application=application).exists()
+    assert "were revoked" in response.content.decode()
+
+
+def test_renaming_a_client_keeps_its_tokens(admin_client, make_oauth_client):
+    application, _ = make_oauth_client(scopes="user/user_read")
+    access_token_issue(application=application, scope="user/user_read")
+    data = _client_form_data(admin_client, application)
+    data["name"] = "renamed"
+    response = admin_client.post(f"/admin/accounts/oauthapplication/{application.pk}/change/", data, follow=True)
+    assert response.status_code == 200
+    application.refresh_from_db()
+    assert application.name == "renamed"
+    assert get_access_token_model().objects.filter(application=application).exists()
+
+
 def test_tokens_are_read_only_in_the_admin(admin_client, make_oauth_client):
     application, _ = make_oauth_client(scopes="user/user_read")
     token, raw = access_token_issue(application=application, scope="user/user_read")
