@@ -104,6 +104,19 @@ start_redis() {
   export SBT_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 }
 
+ensure_chromium() {
+  # The admin smoke test drives a real Chromium (Debian's package) through Playwright.
+  [ -n "${SBT_TEST_CHROMIUM:-}" ] && return 0
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Installing chromium from Debian's packages (needed by the admin browser test)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || die "apt-get install chromium failed"
+  else
+    die "chromium is not installed: apt-get install chromium, or set SBT_TEST_CHROMIUM (the admin browser test needs it)"
+  fi
+}
+
 cmd_run() {
   ensure_venv requirements.txt
   local port=${PORT:-8000} host=${HOST:-127.0.0.1}
@@ -121,6 +134,7 @@ cmd_run() {
 
 cmd_test() {
   ensure_venv requirements-dev.txt
+  ensure_chromium
   trap cleanup EXIT INT TERM
   start_postgres
   start_redis
