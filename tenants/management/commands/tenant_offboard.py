@@ -16,7 +16,8 @@ class Command(BaseCommand):
         try:
             registration = tenant_offboard(tenant_id=options["tenant_id"])
         except ServiceError as error:
-            raise CommandError(f"{error.message}. List tenants with: manage.py tenant_list") from None
+            message = error.message.rstrip(".")  # "Tenant x not found." must not end in ".."
+            raise CommandError(f"{message}. List tenants with: manage.py tenant_list") from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"Offboarding of tenant {registration.tenant_id} initiated (registration {registration.pk}, "
