@@ -7,7 +7,10 @@ of this control plane, so only the endpoints below are mounted.
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
 from django.urls import path, reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import urls as dot_urls
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
@@ -51,6 +54,22 @@ class AuthorizationView(dot_views.AuthorizationView):
         return scopes, credentials
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # as DOT's own: a client endpoint, no browser form
+class IntrospectTokenView(dot_views.IntrospectTokenView):
+    """RFC 7662 introspection. A caller without valid client credentials (or a token with the
+    introspection scope) gets RFC 6749's 401 ``invalid_client`` as JSON, like the token and
+    revocation endpoints, instead of django-oauth-toolkit's empty text/html 403."""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code == 403 and not response.content:
+            refused = JsonResponse({"error": "invalid_client"}, status=401)
+            refused["WWW-Authenticate"] = 'Basic realm="introspect"'
+            refused["Cache-Control"] = "no-store"
+            return refused
+        return response
+
+
 app_name = "oauth2_provider"
 
 urlpatterns = [
@@ -58,7 +77,7 @@ urlpatterns = [
     path("authorize/", AuthorizationView.as_view(), name="authorize"),
     path("token/", dot_views.TokenView.as_view(), name="token"),
     path("revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", dot_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
     *dot_urls.metadata_urlpatterns,
     *dot_urls.oidc_urlpatterns,
 ]

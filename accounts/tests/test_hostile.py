@@ -124,6 +124,18 @@ def test_a_jwt_signed_with_another_key_is_401(auth_server):
     assert auth_server.api("users", forged.serialize()).status_code == 401
 
 
+def test_introspection_without_client_credentials_is_a_json_401(auth_server, machine):
+    client_id, secret = machine()
+    token = auth_server.client_credentials(client_id, secret).json()["access_token"]
+    for auth in (None, (client_id, "wrong-secret"), ("nobody", "nothing")):
+        response = http.post(auth_server.url + "/o/introspect/", data={"token": token}, auth=auth)
+        assert response.status_code == 401, auth
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json() == {"error": "invalid_client"}
+    response = http.post(auth_server.url + "/o/introspect/", data={"token": token}, auth=(client_id, secret))
+    assert response.status_code == 200 and response.json()["active"] is True
+
+
 def test_revoked_token_is_401_and_introspects_inactive(auth_server, machine):
     client_id, secret = machine("user/user_read")
     token = auth_server.client_credentials(client_id, secret).json()["access_token"]
