@@ -21,7 +21,9 @@ ensure_venv() {
     python3 -m venv "$VENV" || die "python3 -m venv failed. On Debian/Ubuntu: apt-get install python3-venv (Python 3.11+ is needed)."
   fi
   "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is needed ($("$PY" --version))."
-  local stamp="$VENV/.installed-$(basename "$requirements")-$(cat requirements*.txt | sha256sum | cut -c1-16)"
+  # The file and requirements.txt (which requirements-dev.txt includes): a change to the dev
+  # pins alone does not reinstall for `./sbt run`.
+  local stamp="$VENV/.installed-$(basename "$requirements")-$(cat "$requirements" requirements.txt | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     say "Installing $requirements"
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
