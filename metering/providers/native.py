@@ -106,7 +106,7 @@ SELECT (SELECT count(*) FROM new_keys), (SELECT count(*) FROM raw), (SELECT coun
 """
 
 
-def _meter_info(meter: Meter) -> MeterInfo:
+def meter_info(meter: Meter) -> MeterInfo:
     return MeterInfo(
         id=meter.id,
         api_name=meter.api_name,
@@ -264,21 +264,21 @@ class NativeMeteringProvider(MeteringProvider):
 
     # --- meters ---------------------------------------------------------------------------
     def create_meter(self, spec: MeterSpec) -> MeterInfo:
-        return _meter_info(Meter.objects.create(**_spec_fields(spec)))
+        return meter_info(Meter.objects.create(**_spec_fields(spec)))
 
     def fetch_meter(self, meter_id: UUID) -> MeterInfo | None:
         meter = Meter.objects.filter(pk=meter_id).first()
-        return _meter_info(meter) if meter else None
+        return meter_info(meter) if meter else None
 
     def fetch_all_meters(self) -> list[MeterInfo]:
-        return [_meter_info(meter) for meter in Meter.objects.all()]
+        return [meter_info(meter) for meter in Meter.objects.all()]
 
     def update_meter(self, meter_id: UUID, spec: MeterSpec) -> MeterInfo:
         meter = Meter.objects.select_for_update().get(pk=meter_id)
         for name, value in _spec_fields(spec).items():
             setattr(meter, name, value)
         meter.save()
-        return _meter_info(meter)
+        return meter_info(meter)
 
     def delete_meter(self, meter_id: UUID) -> None:
         UsageEvent.objects.filter(meter_id=meter_id).delete()
