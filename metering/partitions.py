@@ -6,7 +6,7 @@ backdated or early event, on demand by the ingestion itself; both are idempotent
 
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 _known_months: set[tuple[int, int]] = set()
 
@@ -60,4 +60,5 @@ def partitions_ensure_ahead(*, now: datetime, months_ahead: int) -> list[str]:
     for _ in range(months_ahead):
         start = next_month(start)
         months.add(start)
-    return partitions_ensure(months)
+    with transaction.atomic():
+        return partitions_ensure(months)

@@ -13,6 +13,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         15,
         "Dispatches events a crash left behind and retries failed in-process subscribers.",
     ),
+    "metering: create the monthly usage-event partitions ahead": (
+        "metering.partitions_ensure",
+        6 * 3600,
+        "Creates this month's and the next months' partitions of the raw usage-event table (PostgreSQL).",
+    ),
 }
 
 
