@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,10 +46,12 @@ def _meter_or_404(meter_id) -> Meter:
 class MeterListView(APIView):
     operations = {"GET": "fetchAllMeters", "POST": "createMeter"}
 
+    @extend_schema(operation_id="fetchAllMeters", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         page = paginate(Meter.objects.all(), request, ordering=("created", "pk"))
         return page.response([meter_data(meter_info(meter)) for meter in page.items])
 
+    @extend_schema(operation_id="createMeter", request=MeterInputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         serializer = MeterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,9 +67,11 @@ class MeterListView(APIView):
 class MeterDetailView(APIView):
     operations = {"GET": "fetchMeter", "PUT": "updateMeter", "DELETE": "deleteMeter"}
 
+    @extend_schema(operation_id="fetchMeter", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, meter_id):
         return Response({"data": meter_data(meter_info(_meter_or_404(meter_id)))})
 
+    @extend_schema(operation_id="updateMeter", request=MeterInputSerializer, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, meter_id):
         meter = _meter_or_404(meter_id)
         serializer = MeterInputSerializer(data=request.data, partial=True)
@@ -77,6 +83,7 @@ class MeterDetailView(APIView):
         updated = services.meter_update(meter_id=meter.pk, changes=changes)
         return Response({"data": meter_data(updated)})
 
+    @extend_schema(operation_id="deleteMeter", responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, meter_id):
         meter = _meter_or_404(meter_id)
         services.meter_delete(meter_id=meter.pk)
@@ -86,6 +93,7 @@ class MeterDetailView(APIView):
 class UsageView(APIView):
     operations = {"POST": "ingestUsage", "DELETE": "cancelUsage"}
 
+    @extend_schema(operation_id="ingestUsage", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         body = request.data
         if not isinstance(body, dict):
@@ -96,6 +104,7 @@ class UsageView(APIView):
             {"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(operation_id="cancelUsage", request=CancelSerializer, responses={200: OpenApiTypes.OBJECT})
     def delete(self, request):
         serializer = CancelSerializer(data=request.data if isinstance(request.data, dict) else None)
         serializer.is_valid(raise_exception=True)
@@ -119,6 +128,15 @@ def _from_seconds(seconds: int) -> datetime:
 class UsageQueryView(APIView):
     operations = {"GET": "fetchUsage"}
 
+    @extend_schema(
+        operation_id="fetchUsage",
+        parameters=[
+            UsageQuerySerializer,
+            OpenApiParameter("limit", int),
+            OpenApiParameter("next_token", str),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, meter_id):
         meter = _meter_or_404(meter_id)
         serializer = UsageQuerySerializer(data=request.query_params)
