@@ -407,72 +407,140 @@ class NativeMeteringProvider(MeteringProvider):
 
     # --- queries --------------------------------------------------------------------------
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
-        zone = ZoneInfo(query.time_zone)
-        boundaries = window_boundaries(query.start, query.end, query.interval, zone)
-        partials: dict[tuple, _Partial] = defaultdict(_Partial)
-        group_field = f"dimensions__{query.group_by}" if query.group_by else None
-        if is_bucket_aligned(boundaries):
-            rows = UsageRollup.objects.filter(
-                meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
-            )
-            uniques = UsageUniqueValue.objects.filter(
-                meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
-            )
-            time_field, row_fields = "bucket", ("total", "count", "minimum", "maximum", "last_at", "last_event_id")
-            extra = ("last_value",)
+        boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
+        if connection.vendor == "postgresql" and is_bucket_aligned(boundaries):
+            return _usage_windows(query, boundaries, _rollup_partials_postgresql(query, boundaries))
+        return usage_windows_portable(query)
+
+
+def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
+    """The query computed in Python from rollup rows (or raw events when the zone's windows are
+    not whole buckets): the path of non-PostgreSQL databases, and the exact fallback."""
+    boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
+    partials: dict[tuple, _Partial] = defaultdict(_Partial)
+    group_field = f"dimensions__{query.group_by}" if query.group_by else None
+    if is_bucket_aligned(boundaries):
+        rows = UsageRollup.objects.filter(meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1])
+        uniques = UsageUniqueValue.objects.filter(
+            meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
+        )
+        time_field, row_fields = "bucket", ("total", "count", "minimum", "maximum", "last_at", "last_event_id")
+        extra = ("last_value",)
+    else:
+        live = UsageEvent.objects.filter(
+            meter_id=query.meter_id,
+            cancelled_at__isnull=True,
+            timestamp__gte=boundaries[0],
+            timestamp__lt=boundaries[-1],
+        ).order_by()
+        rows = live
+        uniques = live.exclude(unique_value="")
+        time_field, row_fields, extra = "timestamp", ("value",), ()
+    if query.tenant_id is not None:
+        rows, uniques = rows.filter(tenant_id=query.tenant_id), uniques.filter(tenant_id=query.tenant_id)
+    head = ("tenant_id", time_field, group_field or "tenant_id")
+    for row in rows.values_list(*head, *row_fields, *extra).iterator(chunk_size=10000):
+        index = window_index(boundaries, row[1])
+        if index is None:
+            continue
+        key = (row[0], _group_value(row[2]) if group_field else None, index)
+        if time_field == "bucket":
+            total, count, minimum, maximum, last_at, last_event_id, last_value = row[3:]
+            partials[key].add(total, count, minimum, maximum, (last_at, last_event_id, last_value))
         else:
-            live = UsageEvent.objects.filter(
-                meter_id=query.meter_id,
-                cancelled_at__isnull=True,
-                timestamp__gte=boundaries[0],
-                timestamp__lt=boundaries[-1],
-            ).order_by()
-            rows = live
-            uniques = live.exclude(unique_value="")
-            time_field, row_fields, extra = "timestamp", ("value",), ()
-        if query.tenant_id is not None:
-            rows, uniques = rows.filter(tenant_id=query.tenant_id), uniques.filter(tenant_id=query.tenant_id)
-        head = ("tenant_id", time_field, group_field or "tenant_id")
-        for row in rows.values_list(*head, *row_fields, *extra).iterator(chunk_size=10000):
+            value = row[3]
+            partials[key].add(value, 1, value, value, (row[1], "", value))
+    if query.aggregation == "UNIQUE_COUNT":
+        for row in uniques.values_list(*head, "unique_value").iterator(chunk_size=10000):
             index = window_index(boundaries, row[1])
-            if index is None:
-                continue
+            if index is not None:
+                partials[(row[0], _group_value(row[2]) if group_field else None, index)].uniques.add(row[3])
+    if time_field == "timestamp" and query.aggregation == "LATEST":
+        # raw rows carry no event id above: redo LATEST with the (timestamp, eventId) order
+        for row in rows.values_list(*head, "event_id", "value").iterator(chunk_size=10000):
+            index = window_index(boundaries, row[1])
             key = (row[0], _group_value(row[2]) if group_field else None, index)
-            if time_field == "bucket":
-                total, count, minimum, maximum, last_at, last_event_id, last_value = row[3:]
-                partials[key].add(total, count, minimum, maximum, (last_at, last_event_id, last_value))
-            else:
-                value = row[3]
-                partials[key].add(value, 1, value, value, (row[1], "", value))
-        if query.aggregation == "UNIQUE_COUNT":
-            for row in uniques.values_list(*head, "unique_value").iterator(chunk_size=10000):
-                index = window_index(boundaries, row[1])
-                if index is not None:
-                    partials[(row[0], _group_value(row[2]) if group_field else None, index)].uniques.add(row[3])
-        if time_field == "timestamp" and query.aggregation == "LATEST":
-            # raw rows carry no event id above: redo LATEST with the (timestamp, eventId) order
-            for row in rows.values_list(*head, "event_id", "value").iterator(chunk_size=10000):
-                index = window_index(boundaries, row[1])
-                key = (row[0], _group_value(row[2]) if group_field else None, index)
-                candidate = (row[1], row[3], row[4])
-                if partials[key].last[:2] <= candidate[:2]:
-                    partials[key].last = candidate
-        windows = []
-        for (tenant_id, group, index), partial in partials.items():
-            if partial.count == 0:
-                continue
-            windows.append(
-                UsageWindow(
-                    tenant_id=tenant_id,
-                    window_start=boundaries[index],
-                    window_end=boundaries[index + 1],
-                    value=partial.value(query.aggregation),
-                    event_count=partial.count,
-                    group={query.group_by: group} if query.group_by else {},
-                )
+            candidate = (row[1], row[3], row[4])
+            if partials[key].last[:2] <= candidate[:2]:
+                partials[key].last = candidate
+    return _usage_windows(query, boundaries, partials)
+
+
+def _usage_windows(query: UsageQuery, boundaries: list[datetime], partials: dict) -> list[UsageWindow]:
+    windows = []
+    for (tenant_id, group, index), partial in partials.items():
+        if partial.count == 0:
+            continue
+        windows.append(
+            UsageWindow(
+                tenant_id=tenant_id,
+                window_start=boundaries[index],
+                window_end=boundaries[index + 1],
+                value=partial.value(query.aggregation),
+                event_count=partial.count,
+                group={query.group_by: group} if query.group_by else {},
             )
-        windows.sort(key=lambda window: (str(window.tenant_id), _group_sort(window.group), window.window_start))
-        return windows
+        )
+    windows.sort(key=lambda window: (str(window.tenant_id), _group_sort(window.group), window.window_start))
+    return windows
+
+
+ROLLUP_QUERY_SQL = """
+SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
+       sum(total), sum(count), min(minimum), max(maximum),
+       {latest}
+FROM metering_usagerollup
+WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+GROUP BY 1, 2, 3
+"""
+
+UNIQUE_QUERY_SQL = """
+SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
+       count(DISTINCT unique_value)
+FROM metering_usageuniquevalue
+WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+GROUP BY 1, 2, 3
+"""
+
+
+def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -> dict:
+    """Aggregate the rollups per (tenant, group, window) inside PostgreSQL: ``width_bucket``
+    over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL."""
+    params = {
+        "bounds": boundaries,
+        "meter": query.meter_id,
+        "start": boundaries[0],
+        "end": boundaries[-1],
+        "tenant_id": query.tenant_id,
+        "group_by": query.group_by,
+    }
+    parts = {
+        "group": "dimensions ->> %(group_by)s" if query.group_by else "NULL::text",
+        "tenant": "AND tenant_id = %(tenant_id)s" if query.tenant_id is not None else "",
+        "latest": (
+            "(array_agg(last_value ORDER BY last_at DESC, last_event_id DESC))[1]"
+            if query.aggregation == "LATEST"
+            else "NULL"
+        ),
+    }
+    partials: dict[tuple, _Partial] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(ROLLUP_QUERY_SQL.format(**parts), params)
+        for tenant_id, group, window, total, count, minimum, maximum, latest in cursor.fetchall():
+            partial = partials[(tenant_id, group, window - 1)] = _Partial()
+            last = (None, "", latest)  # only the value is read from here on
+            partial.total, partial.count, partial.minimum, partial.maximum, partial.last = (
+                total,
+                count,
+                minimum,
+                maximum,
+                last,
+            )
+        if query.aggregation == "UNIQUE_COUNT":
+            cursor.execute(UNIQUE_QUERY_SQL.format(**parts), params)
+            for tenant_id, group, window, distinct in cursor.fetchall():
+                partials[(tenant_id, group, window - 1)].uniques = range(distinct)  # only its len() is read
+    return partials
 
 
 def _group_value(value):

@@ -12,7 +12,9 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
+from metering.interface import UsageQuery
 from metering.models import UsageEvent, UsageRollup
+from metering.providers.native import usage_windows_portable
 from metering.selectors import usage_windows
 from metering.services import usage_events_cancel, usage_events_ingest
 from metering.tests.reference import aggregate, result_key
@@ -96,6 +98,19 @@ def assert_matches_reference(meter, live, zone_name, interval, group_by, time_ra
             assert got_value == value, key
     for window in windows:
         assert window.window_start < window.window_end
+    portable = usage_windows_portable(
+        UsageQuery(
+            meter_id=meter.pk,
+            aggregation=meter.aggregation,
+            tenant_id=None,
+            start=time_range[0],
+            end=time_range[1],
+            interval=interval,
+            time_zone=zone_name,
+            group_by=group_by,
+        )
+    )
+    assert portable == windows, "the SQLite/fallback path must give the same answer"
 
 
 @pytest.mark.django_db
