@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from metering import services
-from metering.models import Meter, MeteringCustomer, UsageEvent
+from metering.models import Meter, MeteringCustomer, UsageEvent, UsageEventKey
 from metering.selectors import usage_windows
 from tenants.models import Tenant
 
@@ -102,7 +103,11 @@ class UsageEventAdmin(admin.ModelAdmin):
         tenant_id = _uuid_or_none(term)
         if tenant_id is not None:
             return queryset.filter(tenant_id=tenant_id), False
-        return queryset.filter(event_id=term), False
+        # through the key store, which knows each event's timestamp (so its partition)
+        match = Q(pk__in=[])
+        for key_tenant, timestamp in UsageEventKey.objects.filter(event_id=term).values_list("tenant_id", "timestamp"):
+            match |= Q(tenant_id=key_tenant, timestamp=timestamp, event_id=term)
+        return queryset.filter(match), False
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
