@@ -12,6 +12,10 @@ from django.db import models
 # Nepal, +12:45 Chatham), so every HOUR/DAY/WEEK/MONTH window of any such zone is a whole number
 # of buckets and queries from the rollup are exact.
 BUCKET_SECONDS = 15 * 60
+# Each event is rolled up at three spans. A query reads the coarsest span that divides all of
+# its window boundaries: UTC days read daily rows, whole-hour zones (New York) hourly rows,
+# half- and quarter-hour zones (Kolkata, Nepal) the 15-minute rows.
+ROLLUP_SPANS = (86400, 3600, BUCKET_SECONDS)
 
 
 class Meter(models.Model):
@@ -97,7 +101,8 @@ class UsageEvent(models.Model):
 
 
 class UsageRollup(models.Model):
-    """Aggregates of the non-cancelled events of one (meter, tenant, 15-minute bucket, dimensions).
+    """Aggregates of the non-cancelled events of one (meter, tenant, span, bucket, dimensions);
+    ``span`` is the bucket length in seconds (see ROLLUP_SPANS).
 
     Maintained in the ingesting (or cancelling) transaction, so reads never lag acknowledged
     writes. ``last_*`` is the latest event by (timestamp, eventId), for LATEST.
@@ -106,6 +111,7 @@ class UsageRollup(models.Model):
     id = models.BigAutoField(primary_key=True)
     meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="+")
     tenant_id = models.UUIDField()
+    span = models.IntegerField(default=BUCKET_SECONDS)
     bucket = models.DateTimeField()
     dimensions = models.JSONField(default=dict, blank=True)
     total = models.DecimalField(max_digits=38, decimal_places=9)
@@ -118,9 +124,11 @@ class UsageRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["meter", "tenant_id", "bucket", "dimensions"], name="usage_rollup_unique")
+            models.UniqueConstraint(
+                fields=["meter", "tenant_id", "span", "bucket", "dimensions"], name="usage_rollup_unique"
+            )
         ]
-        indexes = [models.Index(fields=["meter", "bucket"], name="usage_rollup_meter_bucket")]
+        indexes = [models.Index(fields=["meter", "span", "bucket"], name="usage_rollup_meter_bucket")]
 
     def __str__(self):
         return f"{self.meter_id} {self.tenant_id} {self.bucket:%Y-%m-%d %H:%M}"

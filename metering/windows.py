@@ -57,12 +57,6 @@ def window_boundaries(start: datetime, end: datetime, interval: str, zone: ZoneI
     return boundaries
 
 
-def is_bucket_aligned(boundaries: list[datetime]) -> bool:
-    """Whether every window is a whole number of rollup buckets (true for every zone in use
-    today; false for some historical local mean times, which are then read from raw events)."""
-    return all(int(boundary.timestamp()) % BUCKET_SECONDS == 0 for boundary in boundaries)
-
-
 def window_index(boundaries: list[datetime], moment: datetime) -> int | None:
     """Index of the window holding ``moment``, or None outside [b0, bn)."""
     if moment < boundaries[0] or moment >= boundaries[-1]:

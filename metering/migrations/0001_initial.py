@@ -127,6 +127,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('tenant_id', models.UUIDField()),
+                ('span', models.IntegerField(default=900)),
                 ('bucket', models.DateTimeField()),
                 ('dimensions', models.JSONField(blank=True, default=dict)),
                 ('total', models.DecimalField(decimal_places=9, max_digits=38)),
@@ -139,8 +140,8 @@ class Migration(migrations.Migration):
                 ('meter', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='metering.meter')),
             ],
             options={
-                'indexes': [models.Index(fields=['meter', 'bucket'], name='usage_rollup_meter_bucket')],
-                'constraints': [models.UniqueConstraint(fields=('meter', 'tenant_id', 'bucket', 'dimensions'), name='usage_rollup_unique')],
+                'indexes': [models.Index(fields=['meter', 'span', 'bucket'], name='usage_rollup_meter_bucket')],
+                'constraints': [models.UniqueConstraint(fields=('meter', 'tenant_id', 'span', 'bucket', 'dimensions'), name='usage_rollup_unique')],
             },
         ),
         migrations.CreateModel(

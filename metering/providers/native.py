@@ -10,7 +10,7 @@ caller's transaction. Other databases (the embedded SQLite default) take a plain
 
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from metering.interface import (
 )
 from metering.models import (
     BUCKET_SECONDS,
+    ROLLUP_SPANS,
     Meter,
     MeteringCustomer,
     UsageEvent,
@@ -39,7 +40,7 @@ from metering.models import (
     UsageUniqueValue,
 )
 from metering.partitions import month_start, partitions_ensure
-from metering.windows import bucket_of, is_bucket_aligned, window_boundaries, window_index
+from metering.windows import bucket_of, window_boundaries, window_index
 
 BUCKET = timedelta(seconds=BUCKET_SECONDS)
 
@@ -78,14 +79,20 @@ WITH staged AS (
     RETURNING 1
 ), rollup AS (
     INSERT INTO metering_usagerollup AS r
-        (meter_id, tenant_id, bucket, dimensions, total, count, minimum, maximum, last_at, last_event_id, last_value)
-    SELECT meter_id, tenant_id, bucket, dimensions, sum(value), count(*), min(value), max(value),
+        (meter_id, tenant_id, span, bucket, dimensions, total, count, minimum, maximum, last_at, last_event_id,
+         last_value)
+    SELECT meter_id, tenant_id, span, span_bucket, dimensions, sum(value), count(*), min(value), max(value),
         (array_agg(ts ORDER BY ts DESC, event_id DESC))[1],
         (array_agg(event_id ORDER BY ts DESC, event_id DESC))[1],
         (array_agg(value ORDER BY ts DESC, event_id DESC))[1]
-    FROM fresh GROUP BY meter_id, tenant_id, bucket, dimensions
-    ORDER BY meter_id, tenant_id, bucket, dimensions
-    ON CONFLICT (meter_id, tenant_id, bucket, dimensions) DO UPDATE SET
+    FROM (
+        SELECT fresh.*, spans.span,
+               to_timestamp(floor(extract(epoch FROM bucket) / spans.span) * spans.span) AS span_bucket
+        FROM fresh CROSS JOIN (VALUES {spans}) AS spans (span)
+    ) spanned
+    GROUP BY meter_id, tenant_id, span, span_bucket, dimensions
+    ORDER BY meter_id, tenant_id, span, span_bucket, dimensions
+    ON CONFLICT (meter_id, tenant_id, span, bucket, dimensions) DO UPDATE SET
         total = r.total + EXCLUDED.total,
         count = r.count + EXCLUDED.count,
         minimum = LEAST(r.minimum, EXCLUDED.minimum),
@@ -187,12 +194,21 @@ def _advisory_lock(meter_id, tenant_id) -> None:
             )
 
 
+def _span_bucket(moment: datetime, span: int) -> datetime:
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % span, tz=UTC)
+
+
 def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id: UUID | None = None) -> int:
-    """Recompute the rollups of [start, end) (bucket-aligned) from the live raw events.
+    """Recompute the rollups of every span over [start, end) — widened to whole UTC days, the
+    coarsest span — from the live raw events.
 
     Runs in the caller's transaction, holding the (meter, tenant) locks so no ingestion of
     those pairs is half-way. Returns the number of rollup rows written.
     """
+    start = _span_bucket(start, ROLLUP_SPANS[0])
+    end_floor = _span_bucket(end, ROLLUP_SPANS[0])
+    end = end_floor if end_floor == end else end_floor + timedelta(seconds=ROLLUP_SPANS[0])
     events = UsageEvent.objects.filter(meter_id=meter_id, timestamp__gte=start, timestamp__lt=end).order_by()
     rollups = UsageRollup.objects.filter(meter_id=meter_id, bucket__gte=start, bucket__lt=end)
     uniques = UsageUniqueValue.objects.filter(meter_id=meter_id, bucket__gte=start, bucket__lt=end)
@@ -210,28 +226,25 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
     rollups.delete()
     uniques.delete()
     partials: dict[tuple, _Partial] = defaultdict(_Partial)
+    unique_counts: dict[tuple, int] = defaultdict(int)
     for tenant, timestamp, event_id, value, unique_value, dimensions in (
         events.filter(cancelled_at__isnull=True)
         .values_list("tenant_id", "timestamp", "event_id", "value", "unique_value", "dimensions")
         .iterator(chunk_size=5000)
     ):
-        partial = partials[(tenant, bucket_of(timestamp), json.dumps(dimensions, sort_keys=True))]
-        partial.add(value, 1, value, value, (timestamp, event_id, value))
+        dimensions_key = json.dumps(dimensions, sort_keys=True)
+        for span in ROLLUP_SPANS:
+            partials[(tenant, span, _span_bucket(timestamp, span), dimensions_key)].add(
+                value, 1, value, value, (timestamp, event_id, value)
+            )
         if unique_value:
-            partial.uniques.add(unique_value)
-    unique_counts: dict[tuple, int] = defaultdict(int)
-    for tenant, timestamp, unique_value, dimensions in (
-        events.filter(cancelled_at__isnull=True)
-        .exclude(unique_value="")
-        .values_list("tenant_id", "timestamp", "unique_value", "dimensions")
-        .iterator(chunk_size=5000)
-    ):
-        unique_counts[(tenant, bucket_of(timestamp), json.dumps(dimensions, sort_keys=True), unique_value)] += 1
+            unique_counts[(tenant, bucket_of(timestamp), dimensions_key, unique_value)] += 1
     UsageRollup.objects.bulk_create(
         [
             UsageRollup(
                 meter_id=meter_id,
                 tenant_id=tenant,
+                span=span,
                 bucket=bucket,
                 dimensions=json.loads(dimensions),
                 total=partial.total,
@@ -242,7 +255,7 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
                 last_event_id=partial.last[1],
                 last_value=partial.last[2],
             )
-            for (tenant, bucket, dimensions), partial in partials.items()
+            for (tenant, span, bucket, dimensions), partial in partials.items()
         ],
         batch_size=2000,
     )
@@ -337,7 +350,8 @@ class NativeMeteringProvider(MeteringProvider):
                     for row in rows:
                         copy.write_row(row)
                 source, params = "metering_usage_staging", []
-            cursor.execute(INGEST_SQL.format(source=source), [*params, timezone.now()])
+            spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
+            cursor.execute(INGEST_SQL.format(source=source, spans=spans), [*params, timezone.now()])
             return cursor.fetchone()[0]
 
     def _ingest_portable(self, events: list[UsageEventIn]) -> int:
@@ -364,8 +378,10 @@ class NativeMeteringProvider(MeteringProvider):
         return accepted
 
     def _rebuild_buckets(self, touched: dict[tuple, set[datetime]]) -> None:
+        day = ROLLUP_SPANS[0]
         for (meter_id, tenant_id), buckets in sorted(touched.items(), key=lambda item: str(item[0])):
-            for start, end in _contiguous_ranges(sorted(buckets)):
+            days = sorted({_span_bucket(bucket, day) for bucket in buckets})
+            for start, end in _contiguous_ranges(days, timedelta(seconds=day)):
                 rollups_rebuild(meter_id=meter_id, tenant_id=tenant_id, start=start, end=end)
 
     # --- cancellation ---------------------------------------------------------------------
@@ -417,7 +433,7 @@ class NativeMeteringProvider(MeteringProvider):
     # --- queries --------------------------------------------------------------------------
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
         boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
-        if connection.vendor == "postgresql" and is_bucket_aligned(boundaries):
+        if connection.vendor == "postgresql" and rollup_span(boundaries, query.aggregation):
             return _usage_windows(query, boundaries, _rollup_partials_postgresql(query, boundaries))
         return usage_windows_portable(query)
 
@@ -428,8 +444,11 @@ def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
     boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
     partials: dict[tuple, _Partial] = defaultdict(_Partial)
     group_field = f"dimensions__{query.group_by}" if query.group_by else None
-    if is_bucket_aligned(boundaries):
-        rows = UsageRollup.objects.filter(meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1])
+    span = rollup_span(boundaries, query.aggregation)
+    if span:
+        rows = UsageRollup.objects.filter(
+            meter_id=query.meter_id, span=span, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
+        )
         uniques = UsageUniqueValue.objects.filter(
             meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
         )
@@ -499,7 +518,7 @@ SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]
        sum(total), sum(count), min(minimum), max(maximum),
        {latest}
 FROM metering_usagerollup
-WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
 GROUP BY 1, 2, 3
 """
 
@@ -516,6 +535,7 @@ def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -
     """Aggregate the rollups per (tenant, group, window) inside PostgreSQL: ``width_bucket``
     over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL."""
     params = {
+        "span": rollup_span(boundaries, query.aggregation),
         "bounds": boundaries,
         "meter": query.meter_id,
         "start": boundaries[0],
@@ -552,6 +572,17 @@ def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -
     return partials
 
 
+def rollup_span(boundaries: list[datetime], aggregation: str) -> int | None:
+    """The coarsest rollup span whose buckets tile every window exactly, or None (raw events).
+
+    UNIQUE_COUNT reads the 15-minute distinct-value store whatever the span."""
+    spans = (BUCKET_SECONDS,) if aggregation == "UNIQUE_COUNT" else ROLLUP_SPANS
+    for span in spans:
+        if all(int(boundary.timestamp()) % span == 0 for boundary in boundaries):
+            return span
+    return None
+
+
 def _group_value(value):
     """Dimension values are stored as strings; events without the dimension group under None."""
     return value if value is None else str(value)
@@ -561,11 +592,11 @@ def _group_sort(group: dict) -> str:
     return json.dumps(group, sort_keys=True)
 
 
-def _contiguous_ranges(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:
+def _contiguous_ranges(buckets: list[datetime], length: timedelta) -> list[tuple[datetime, datetime]]:
     ranges: list[list[datetime]] = []
     for bucket in buckets:
         if ranges and ranges[-1][1] == bucket:
-            ranges[-1][1] = bucket + BUCKET
+            ranges[-1][1] = bucket + length
         else:
-            ranges.append([bucket, bucket + BUCKET])
+            ranges.append([bucket, bucket + length])
     return [(start, end) for start, end in ranges]

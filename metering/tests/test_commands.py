@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from metering.models import UsageEvent, UsageRollup
+from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup
 from metering.partitions import partition_name, partitions_ensure_ahead
 from metering.tasks import ensure_partitions
 
@@ -43,7 +43,9 @@ def test_a_jsonl_file_is_ingested_once_however_often_it_is_run(tmp_path, tenant,
     assert "2500 events stored" in run("usage_ingest", str(path))
     assert "0 events stored, 2500 already stored" in run("usage_ingest", str(path))
     assert UsageEvent.objects.count() == 2500
-    assert sum(row.total for row in UsageRollup.objects.all()) == sum(index % 7 for index in range(2500))
+    for span in ROLLUP_SPANS:
+        rows = UsageRollup.objects.filter(span=span)
+        assert sum(row.total for row in rows) == sum(index % 7 for index in range(2500))
 
 
 @pytest.mark.django_db
@@ -84,9 +86,10 @@ def test_rollup_rebuild_repairs_rollups_from_raw_events(tenant, make_meter):
     )
     UsageRollup.objects.update(total=Decimal(999), count=7)
     start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
-    assert "Rebuilt 1 rollup rows" in run("usage_rollup_rebuild", "--meter", "api-calls", "--from", start, "--to", end)
-    row = UsageRollup.objects.get()
-    assert (row.total, row.count) == (Decimal(5), 1)
+    assert "Rebuilt 3 rollup rows" in run("usage_rollup_rebuild", "--meter", "api-calls", "--from", start, "--to", end)
+    assert sorted(UsageRollup.objects.values_list("span", "total", "count")) == [
+        (span, Decimal(5), 1) for span in sorted(ROLLUP_SPANS)
+    ]
     with pytest.raises(CommandError, match="Meter not found"):
         run("usage_rollup_rebuild", "--meter", "nope", "--from", start, "--to", end)
 

@@ -13,7 +13,7 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from metering.interface import UsageQuery
-from metering.models import UsageEvent, UsageRollup
+from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup
 from metering.providers.native import usage_windows_portable
 from metering.selectors import usage_windows
 from metering.services import usage_events_cancel, usage_events_ingest
@@ -224,7 +224,8 @@ def test_ten_concurrent_clients_with_overlapping_batches_count_each_event_once(m
             rng.shuffle(pool[start : start + 300])
     assert UsageEvent.objects.count() == len(sent)
     expected_total = sum(int(event_id.split("-")[1]) for event_id in sent)
-    total = sum(row.total for row in UsageRollup.objects.filter(meter=meter))
-    assert total == expected_total
-    assert sum(row.count for row in UsageRollup.objects.filter(meter=meter)) == len(sent)
+    for span in ROLLUP_SPANS:
+        rows = UsageRollup.objects.filter(meter=meter, span=span)
+        assert sum(row.total for row in rows) == expected_total, span
+        assert sum(row.count for row in rows) == len(sent), span
     assert connection.vendor == "postgresql"
