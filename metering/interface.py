@@ -81,6 +81,12 @@ class UsageWindow:
     group: dict = field(default_factory=dict)
 
 
+def usage_window_order(window: UsageWindow) -> tuple[str, bool, str, float]:
+    """The order of usage results: tenant, group (windows without the dimension first), time."""
+    value = next(iter(window.group.values())) if window.group else None
+    return (str(window.tenant_id), value is not None, value or "", window.window_start.timestamp())
+
+
 @dataclass(frozen=True)
 class CancelFilter:
     """Cancel by ``event_ids``, or by meter (+ tenant) and ingestion time range."""

@@ -1,6 +1,6 @@
 """Meters and usage (CONTRACT.md "Meters", "Usage"): thin views over services and selectors."""
 
-import json
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,7 @@ from metering.api.serializers import (
     meter_data,
     usage_window_data,
 )
-from metering.interface import MeterSpec
+from metering.interface import MeterSpec, usage_window_order
 from metering.models import Meter
 from metering.providers.native import meter_info
 from sbt_site.api.exceptions import RequestValidationError
@@ -183,32 +183,26 @@ class UsageQueryView(APIView):
             time_zone=params["timeZone"],
             group_by=group_by,
         )
-        results = [usage_window_data(window, zone) for window in windows]
-        keys = [_result_key(result) for result in results]
         salt = f"metering.usage.{meter.pk}"
         cursor = decode_token(request, salt=salt)
+        first = 0
         if cursor is not None:
-            if len(cursor) != 3 or not all(isinstance(part, str) for part in cursor):
+            types = (str, bool, str, float)
+            if len(cursor) != 4 or not all(isinstance(part, kind) for part, kind in zip(cursor, types, strict=True)):
                 raise RequestValidationError(
                     {"next_token": ["next_token is malformed or not for this list"]}, location="query"
                 )
-            after = tuple(cursor)
-            results = [result for result, key in zip(results, keys, strict=True) if key > after]
-            keys = [key for key in keys if key > after]
+            first = bisect_right(windows, tuple(cursor), key=usage_window_order)
+        page = windows[first : first + limit]
         body = {
             "data": {
                 "meterId": str(meter.pk),
                 "meterApiName": meter.api_name,
                 "aggregation": meter.aggregation,
                 "timeGroupingInterval": interval,
-                "results": results[:limit],
+                "results": [usage_window_data(window, zone) for window in page],
             }
         }
-        if len(results) > limit:
-            body["next_token"] = encode_token(list(keys[limit - 1]), salt=salt)
+        if first + limit < len(windows):
+            body["next_token"] = encode_token(list(usage_window_order(page[-1])), salt=salt)
         return Response(body)
-
-
-def _result_key(result: dict) -> tuple[str, str, str]:
-    start = datetime.fromisoformat(result["windowStart"]).astimezone(UTC).isoformat()
-    return (result["tenantId"], json.dumps(result["group"], sort_keys=True), start)

@@ -28,6 +28,7 @@ from metering.interface import (
     UsageEventIn,
     UsageQuery,
     UsageWindow,
+    usage_window_order,
 )
 from metering.models import (
     BUCKET_SECONDS,
@@ -509,7 +510,7 @@ def _usage_windows(query: UsageQuery, boundaries: list[datetime], partials: dict
                 group={query.group_by: group} if query.group_by else {},
             )
         )
-    windows.sort(key=lambda window: (str(window.tenant_id), _group_sort(window.group), window.window_start))
+    windows.sort(key=usage_window_order)
     return windows
 
 
@@ -586,10 +587,6 @@ def rollup_span(boundaries: list[datetime], aggregation: str) -> int | None:
 def _group_value(value):
     """Dimension values are stored as strings; events without the dimension group under None."""
     return value if value is None else str(value)
-
-
-def _group_sort(group: dict) -> str:
-    return json.dumps(group, sort_keys=True)
 
 
 def _contiguous_ranges(buckets: list[datetime], length: timedelta) -> list[tuple[datetime, datetime]]:
