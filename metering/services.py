@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -307,19 +308,22 @@ def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> lis
         if isinstance(event, dict) and event.get("tenantId") is not None:
             with contextlib.suppress(ValueError):
                 tenant_ids.add(UUID(str(event["tenantId"])))
+    # one query for the tenants and whether metering offboarded them
+    tenants = {
+        tenant.pk: tenant
+        for tenant in Tenant.objects.filter(pk__in=tenant_ids | {client_tenant_id} - {None}).annotate(
+            metering_offboarded=Exists(
+                MeteringCustomer.objects.filter(tenant_id=OuterRef("pk"), offboarded__isnull=False)
+            )
+        )
+    }
     context = _Context(
         meters={
             meter.api_name: meter
             for meter in Meter.objects.filter(api_name__in=[n for n in meter_names if isinstance(n, str)])
         },
-        tenants={
-            tenant.pk: tenant for tenant in Tenant.objects.filter(pk__in=tenant_ids | {client_tenant_id} - {None})
-        },
-        offboarded=set(
-            MeteringCustomer.objects.filter(
-                tenant_id__in=tenant_ids | {client_tenant_id} - {None}, offboarded__isnull=False
-            ).values_list("tenant_id", flat=True)
-        ),
+        tenants=tenants,
+        offboarded={tenant_id for tenant_id, tenant in tenants.items() if tenant.metering_offboarded},
         client_tenant_id=client_tenant_id,
         now=timezone.now(),
     )
