@@ -436,7 +436,7 @@ class NativeMeteringProvider(MeteringProvider):
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
         boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
         if connection.vendor == "postgresql" and rollup_span(boundaries, query.aggregation):
-            return _usage_windows(query, boundaries, _rollup_partials_postgresql(query, boundaries))
+            return _usage_windows_postgresql(query, boundaries)
         return usage_windows_portable(query)
 
 
@@ -516,16 +516,19 @@ def _usage_windows(query: UsageQuery, boundaries: list[datetime], partials: dict
 
 
 ROLLUP_QUERY_SQL = """
-SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
-       sum(total), sum(count), min(minimum), max(maximum),
-       {latest}
-FROM metering_usagerollup
-WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
-GROUP BY 1, 2, 3
+SELECT * FROM (
+    SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window_number,
+           sum(total), sum(count), min(minimum), max(maximum),
+           {latest}
+    FROM metering_usagerollup
+    WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+    GROUP BY 1, 2, 3
+) windows
+ORDER BY tenant_id::text COLLATE "C", grp IS NOT NULL, coalesce(grp, '') COLLATE "C", window_number
 """
 
 UNIQUE_QUERY_SQL = """
-SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
+SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window_number,
        count(DISTINCT unique_value)
 FROM metering_usageuniquevalue
 WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
@@ -533,9 +536,10 @@ GROUP BY 1, 2, 3
 """
 
 
-def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -> dict:
+def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> list[UsageWindow]:
     """Aggregate the rollups per (tenant, group, window) inside PostgreSQL: ``width_bucket``
-    over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL."""
+    over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL.
+    Rows come back in ``usage_window_order`` (byte-wise "C" collation, as Python compares str)."""
     params = {
         "span": rollup_span(boundaries, query.aggregation),
         "bounds": boundaries,
@@ -554,24 +558,41 @@ def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -
             else "NULL"
         ),
     }
-    partials: dict[tuple, _Partial] = {}
+    aggregation, group_by = query.aggregation, query.group_by
     with connection.cursor() as cursor:
-        cursor.execute(ROLLUP_QUERY_SQL.format(**parts), params)
-        for tenant_id, group, window, total, count, minimum, maximum, latest in cursor.fetchall():
-            partial = partials[(tenant_id, group, window - 1)] = _Partial()
-            last = (None, "", latest)  # only the value is read from here on
-            partial.total, partial.count, partial.minimum, partial.maximum, partial.last = (
-                total,
-                count,
-                minimum,
-                maximum,
-                last,
-            )
-        if query.aggregation == "UNIQUE_COUNT":
+        distinct = {}
+        if aggregation == "UNIQUE_COUNT":
             cursor.execute(UNIQUE_QUERY_SQL.format(**parts), params)
-            for tenant_id, group, window, distinct in cursor.fetchall():
-                partials[(tenant_id, group, window - 1)].uniques = range(distinct)  # only its len() is read
-    return partials
+            distinct = {(tenant_id, group, window): count for tenant_id, group, window, count in cursor.fetchall()}
+        cursor.execute(ROLLUP_QUERY_SQL.format(**parts), params)
+        rows = cursor.fetchall()
+    windows = []
+    for tenant_id, group, window, total, count, minimum, maximum, latest in rows:
+        if aggregation == "SUM":
+            value = total
+        elif aggregation == "COUNT":
+            value = Decimal(count)
+        elif aggregation == "MIN":
+            value = minimum
+        elif aggregation == "MAX":
+            value = maximum
+        elif aggregation == "AVG":
+            value = total / count
+        elif aggregation == "LATEST":
+            value = latest
+        else:
+            value = Decimal(distinct.get((tenant_id, group, window), 0))
+        windows.append(
+            UsageWindow(
+                tenant_id=tenant_id,
+                window_start=boundaries[window - 1],
+                window_end=boundaries[window],
+                value=value,
+                event_count=count,
+                group={group_by: group} if group_by else {},
+            )
+        )
+    return windows
 
 
 def rollup_span(boundaries: list[datetime], aggregation: str) -> int | None:
