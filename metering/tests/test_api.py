@@ -139,13 +139,14 @@ def test_bad_events_are_422_naming_each_by_index_and_nothing_is_stored(api, make
         event(tenant, dimensions={"secret": "x"}),  # 13: dimension not allowed
         "not an object",  # 14
         event(tenant, tenantId="not-a-uuid"),  # 15
+        event(tenant, meterApiName=["api-calls"], tenantId={"id": 1}, eventId=7, dimensions=[1]),  # 16
     ]
     response = client.post("/api/v1/usage", {"events": events}, format="json")
     assert response.status_code == 422
     body = response.json()
     assert body["statusCode"] == 422
     bad = {tuple(item["loc"][:3]) for item in body["detail"]}
-    assert bad == {("body", "events", index) for index in range(1, 16)}
+    assert bad == {("body", "events", index) for index in range(1, 17)}
     assert UsageEvent.objects.count() == 0
     huge = client.post("/api/v1/usage", {"events": [event(tenant)] * 1001}, format="json")
     assert huge.status_code == 422
