@@ -39,6 +39,7 @@ SELECT meter_id, tenant_id, span, to_timestamp(floor(extract(epoch FROM "timesta
 FROM metering_usageevent CROSS JOIN (VALUES (86400), (3600), (900)) AS spans (span)
 WHERE cancelled_at IS NULL
 GROUP BY meter_id, tenant_id, span, 4, dimensions
+ORDER BY span, 4  -- live ingestion writes rollups as time goes by: time-ordered, as here
 """
 
 RAW_SQL = """
