@@ -99,11 +99,11 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_gunicorn(database_url: str, workers: int = 2) -> str:
+def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> str:
     port = free_port()
     process = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30"],
+         f"127.0.0.1:{port}", "--threads", str(threads), "--log-level", "warning", "--keep-alive", "30"],
         cwd=ROOT, env=server_env(database_url),
     )  # fmt: skip
 

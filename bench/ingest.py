@@ -174,6 +174,12 @@ def main():
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--single-seconds", type=float, default=10)
     parser.add_argument("--single-clients", type=int, default=8)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="gunicorn threads per worker: commits of concurrent requests share a WAL flush",
+    )
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
     args = parser.parse_args()
 
@@ -189,7 +195,7 @@ def main():
     tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
     meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
     token = make_token()
-    address = start_gunicorn(database_url, workers=2)
+    address = start_gunicorn(database_url, workers=2, threads=args.threads)
 
     events = make_events(tenants, args.batches * 1000, 0)
     bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
@@ -203,13 +209,16 @@ def main():
     copy_seconds = copy_ceiling(events)
     copy_rate = len(events) / copy_seconds
     print(f"batch ingestion over HTTP: {len(events)} events in {seconds:.2f} s = {http_rate:,.0f} events/s "
-          f"(2 gunicorn workers, {args.clients} clients, batches of 1,000)")  # fmt: skip
+          f"(2 gunicorn workers x {args.threads} threads, {args.clients} clients, batches of 1,000)")  # fmt: skip
     print(f"  resending 20 batches (all duplicates): {20000 / again_seconds:,.0f} events/s")
     print(f"ceiling, bare COPY into an equivalent table with the same unique index: {copy_rate:,.0f} events/s")
     print(f"  ratio HTTP / ceiling: {http_rate / copy_rate:.2f}")
 
     single = single_events(address, token, tenants, args.single_seconds, args.single_clients)
-    print(f"single-event ingestion: {single / args.single_seconds:,.0f} events/s ({args.single_clients} clients)")
+    print(
+        f"single-event ingestion: {single / args.single_seconds:,.0f} events/s ({args.single_clients} clients, "
+        f"2 gunicorn workers x {args.threads} threads)"
+    )
 
     if args.file_mb:
         size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)
