@@ -10,11 +10,11 @@
 """
 
 import argparse
+import contextlib
 import http.client
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -158,14 +158,22 @@ def memory_run(database_url: str, tenants: list[str], megabytes: int) -> tuple[f
             handle.write(lines.getvalue())
     size = path.stat().st_size / 1024 / 1024
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
+    process = subprocess.Popen(
         [PYTHON, "manage.py", "usage_ingest", str(path), "--no-progress"],
-        cwd=ROOT, env=server_env(database_url), check=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT, env=server_env(database_url), stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kb = 0
+    while process.poll() is None:
+        # VmHWM is the process's own peak resident size so far
+        with contextlib.suppress(OSError), open(f"/proc/{process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        time.sleep(0.2)
     path.unlink()
-    return size, max(peak, before) // 1024, time.perf_counter() - started
+    if process.returncode != 0:
+        sys.exit(f"usage_ingest failed with exit code {process.returncode}")
+    return size, peak_kb // 1024, time.perf_counter() - started
 
 
 def main():
@@ -180,6 +188,7 @@ def main():
         default=8,
         help="gunicorn threads per worker: commits of concurrent requests share a WAL flush",
     )
+    parser.add_argument("--file-only", action="store_true", help="only the file memory run")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
     args = parser.parse_args()
 
@@ -194,6 +203,10 @@ def main():
     ensure_partitions()
     tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
     meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
+    if args.file_only:
+        size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)
+        print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
+        return
     token = make_token()
     address = start_gunicorn(database_url, workers=2, threads=args.threads)
 
