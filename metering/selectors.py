@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from metering.interface import UsageQuery, UsageWindow
 from metering.models import Meter
 from sbt_site.providers import get_provider
@@ -16,6 +18,10 @@ class UsageWindowTotal:
     window_end: datetime
     value: Decimal  # the meter's aggregation over the window
     event_count: int
+
+
+def meter_list() -> QuerySet[Meter]:
+    return Meter.objects.all()
 
 
 def meter_get(*, meter_id: UUID) -> Meter | None:
@@ -59,7 +65,10 @@ def usage_window_totals(
     *, meter_api_name: str, tenant_id: UUID, start: datetime, end: datetime
 ) -> list[UsageWindowTotal]:
     """Hourly UTC totals of one tenant's usage of one meter in [start, end); hours without usage
-    omitted; every acknowledged, non-cancelled event included (the billing seam)."""
+    omitted; every acknowledged, non-cancelled event included (the billing seam).
+
+    Pass hour-aligned bounds: an hour only partly inside [start, end) is left out, so that
+    consecutive calls over adjacent ranges never count an hour twice."""
     meter = meter_get_by_api_name(api_name=meter_api_name)
     if meter is None:
         return []

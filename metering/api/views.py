@@ -48,7 +48,7 @@ class MeterListView(APIView):
 
     @extend_schema(operation_id="fetchAllMeters", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        page = paginate(Meter.objects.all(), request, ordering=("created", "pk"))
+        page = paginate(selectors.meter_list(), request, ordering=("created", "pk"))
         return page.response([meter_data(meter_info(meter)) for meter in page.items])
 
     @extend_schema(operation_id="createMeter", request=MeterInputSerializer, responses={201: OpenApiTypes.OBJECT})

@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from metering.models import UsageEvent, UsageEventKey, UsageRollup
 from metering.selectors import usage_window_totals
-from metering.services import usage_events_ingest
+from metering.services import usage_events_cancel, usage_events_ingest
 from sbt_site.errors import InvalidInput
 
 
@@ -59,3 +60,31 @@ def test_an_invalid_event_stores_nothing(tenant, make_meter):
     assert error.value.detail[0]["loc"] == ["body", "events", 1, "meterValue"]
     assert UsageEvent.objects.count() == 0
     assert UsageRollup.objects.count() == 0
+
+
+@pytest.mark.django_db
+@override_settings(SBT={"USAGE_MAX_BACKDATE_DAYS": 36500})
+def test_usage_window_totals_are_hourly_utc_without_cancelled_events_or_partial_hours(tenant, make_meter):
+    meter = make_meter(aggregation="MAX")
+    base = datetime(2025, 3, 4, 10, tzinfo=UTC)
+    usage_events_ingest(
+        events=[
+            {"eventId": eid, "meterApiName": meter.api_name, "tenantId": str(tenant.pk), "meterValue": value,
+             "timestamp": (base + timedelta(minutes=minutes)).isoformat()}
+            for eid, value, minutes in (("a", 1, 10), ("b", 9, 50), ("c", 3, 80), ("d", 2, 85))
+        ]
+    )  # fmt: skip
+    usage_events_cancel(client_tenant_id=None, event_ids=["b"])
+    totals = usage_window_totals(
+        meter_api_name=meter.api_name, tenant_id=tenant.pk, start=base, end=base + timedelta(hours=2)
+    )
+    assert [(t.window_start, t.window_end, t.value, t.event_count) for t in totals] == [
+        (base, base + timedelta(hours=1), Decimal(1), 1),
+        (base + timedelta(hours=1), base + timedelta(hours=2), Decimal(3), 2),
+    ]
+    half_past = base + timedelta(minutes=30)
+    later = usage_window_totals(
+        meter_api_name=meter.api_name, tenant_id=tenant.pk, start=half_past, end=base + timedelta(hours=2)
+    )
+    assert [t.window_start for t in later] == [base + timedelta(hours=1)]
+    assert usage_window_totals(meter_api_name="unknown", tenant_id=tenant.pk, start=base, end=base) == []
