@@ -524,7 +524,7 @@ SELECT * FROM (
     WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
     GROUP BY 1, 2, 3
 ) windows
-ORDER BY tenant_id::text COLLATE "C", grp IS NOT NULL, coalesce(grp, '') COLLATE "C", window_number
+ORDER BY tenant_id, {group_order} window_number
 """
 
 UNIQUE_QUERY_SQL = """
@@ -539,7 +539,7 @@ GROUP BY 1, 2, 3
 def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> list[UsageWindow]:
     """Aggregate the rollups per (tenant, group, window) inside PostgreSQL: ``width_bucket``
     over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL.
-    Rows come back in ``usage_window_order`` (byte-wise "C" collation, as Python compares str)."""
+    Rows come back already in ``usage_window_order``."""
     params = {
         "span": rollup_span(boundaries, query.aggregation),
         "bounds": boundaries,
@@ -551,6 +551,9 @@ def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> 
     }
     parts = {
         "group": "dimensions ->> %(group_by)s" if query.group_by else "NULL::text",
+        # a uuid sorts by its bytes, which is the order of its hex text (Python's str order); group
+        # values sort byte-wise ("C"), as Python compares str
+        "group_order": "grp IS NOT NULL, coalesce(grp, '') COLLATE \"C\"," if query.group_by else "",
         "tenant": "AND tenant_id = %(tenant_id)s" if query.tenant_id is not None else "",
         "latest": (
             "(array_agg(last_value ORDER BY last_at DESC, last_event_id DESC))[1]"
