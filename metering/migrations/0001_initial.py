@@ -108,8 +108,10 @@ class Migration(migrations.Migration):
                     },
                 ),
             ],
-            database_operations=[migrations.RunPython(create_usage_event_table, drop_usage_event_table)],
+            database_operations=[],
         ),
+        # after the state operation, so that the model exists for the SQLite branch
+        migrations.RunPython(create_usage_event_table, drop_usage_event_table),
         migrations.CreateModel(
             name='UsageEventKey',
             fields=[
