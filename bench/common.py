@@ -3,6 +3,7 @@ Django settings pointing at it, a gunicorn server, and an OAuth token. Everythin
 is stopped on exit."""
 
 import atexit
+import functools
 import glob
 import os
 import shutil
@@ -73,6 +74,13 @@ def start_postgres() -> str:
     return url
 
 
+@functools.cache
+def _var_dir() -> str:
+    directory = tempfile.mkdtemp(prefix="sbt-bench-var.")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 def server_env(database_url: str) -> dict:
     return {
         **os.environ,
@@ -84,7 +92,7 @@ def server_env(database_url: str) -> dict:
         "CELERY_BROKER_URL": "memory://",
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
-        "SBT_VAR_DIR": tempfile.mkdtemp(prefix="sbt-bench-var."),
+        "SBT_VAR_DIR": _var_dir(),
     }
 
 
