@@ -110,6 +110,12 @@ DEFAULTS = {
     "EVENT_SECRET_ENCRYPTION_KEY": "",
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
+    # Metering (metering app).
+    "USAGE_MAX_BATCH": 1000,  # events per POST /usage
+    "USAGE_MAX_BACKDATE_DAYS": 35,  # older events are refused
+    "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
+    "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead
+    "USAGE_QUERY_MAX_WINDOWS": 10000,  # windows one usage query may span
 }
 
 

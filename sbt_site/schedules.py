@@ -18,6 +18,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         24 * 3600,
         "Deletes expired access tokens and authorization codes, and refresh tokens past SBT_REFRESH_TOKEN_SECONDS.",
     ),
+    "metering: create the monthly usage-event partitions ahead": (
+        "metering.partitions_ensure",
+        6 * 3600,
+        "Creates this month's and the next months' partitions of the raw usage-event table (PostgreSQL).",
+    ),
 }
 
 

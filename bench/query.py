@@ -1,0 +1,148 @@
+"""Usage-query benchmark (not a test): prints figures and ratios measured side by side.
+
+    .venv/bin/python bench/query.py [--events 10000000] [--tenants 1000] [--runs 200]
+
+Generates the events with one INSERT … SELECT over generate_series (the fastest bulk path; the
+rollups are then built with the same aggregation the ingestion performs), checks a sample of
+answers against the raw events, and times a 30-day daily query for one tenant and for all
+tenants, from the rollups and from the raw events.
+"""
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import percentile, setup_django, start_postgres
+
+GENERATE_SQL = """
+INSERT INTO metering_usageevent
+    (tenant_id, meter_id, event_id, "timestamp", value, unique_value, dimensions, ingested_at)
+SELECT tenants.ids[1 + g %% %(tenants)s], %(meter)s, 'gen-' || g,
+       %(end)s - (random() * interval '30 days'), (g %% 100)::numeric, '', '{}'::jsonb, %(end)s
+FROM generate_series(1, %(events)s) g,
+     (SELECT array_agg(id ORDER BY id) AS ids FROM tenants_tenant) tenants
+"""
+
+ROLLUP_SQL = """
+INSERT INTO metering_usagerollup
+    (meter_id, tenant_id, span, bucket, dimensions, total, count, minimum, maximum, last_at, last_event_id, last_value)
+SELECT meter_id, tenant_id, span, to_timestamp(floor(extract(epoch FROM "timestamp") / span) * span), dimensions,
+       sum(value), count(*), min(value), max(value),
+       max("timestamp"), (array_agg(event_id ORDER BY "timestamp" DESC, event_id DESC))[1],
+       (array_agg(value ORDER BY "timestamp" DESC, event_id DESC))[1]
+FROM metering_usageevent CROSS JOIN (VALUES (86400), (3600), (900)) AS spans (span)
+WHERE cancelled_at IS NULL
+GROUP BY meter_id, tenant_id, span, 4, dimensions
+ORDER BY span, 4  -- live ingestion writes rollups as time goes by: time-ordered, as here
+"""
+
+RAW_SQL = """
+SELECT tenant_id, width_bucket("timestamp", %(bounds)s::timestamptz[]) AS window, sum(value), count(*)
+FROM metering_usageevent
+WHERE meter_id = %(meter)s AND cancelled_at IS NULL AND "timestamp" >= %(start)s AND "timestamp" < %(end)s {tenant}
+GROUP BY 1, 2
+"""
+
+
+def timed(function, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+
+    setup_django(start_postgres())
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    from metering.interface import MeterSpec
+    from metering.models import Meter
+    from metering.partitions import month_start, next_month, partitions_ensure
+    from metering.selectors import usage_windows
+    from metering.services import meter_create
+    from metering.windows import window_boundaries
+    from tenants.models import Tenant
+
+    Tenant.objects.bulk_create([Tenant(name=f"tenant-{index}") for index in range(args.tenants)])
+    meter = Meter.objects.get(pk=meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM")).id)
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=30)
+    months, cursor = set(), month_start(start - timedelta(days=1))
+    while cursor <= end:
+        months.add(cursor)
+        cursor = next_month(cursor)
+    partitions_ensure(months)
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(GENERATE_SQL, {"tenants": args.tenants, "meter": meter.pk, "end": end, "events": args.events})
+        generated = time.perf_counter() - started
+        cursor.execute(ROLLUP_SQL)
+        cursor.execute("VACUUM ANALYZE metering_usageevent")
+        cursor.execute("VACUUM ANALYZE metering_usagerollup")
+    print(f"generated {args.events:,} events for {args.tenants} tenants over 30 days in {generated:.0f} s; "
+          f"rollups and VACUUM ANALYZE in {time.perf_counter() - started - generated:.0f} s")  # fmt: skip
+
+    tenants = list(Tenant.objects.values_list("pk", flat=True))
+    rng = random.Random(1)
+    bounds = window_boundaries(start, end, "DAY", ZoneInfo("UTC"))
+
+    def raw(tenant_id=None):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                RAW_SQL.format(tenant="AND tenant_id = %(tenant)s" if tenant_id else ""),
+                {"bounds": bounds, "meter": meter.pk, "start": start, "end": end, "tenant": tenant_id},
+            )
+            return {(row[0], bounds[row[1] - 1]): (row[2], row[3]) for row in cursor.fetchall()}
+
+    def rollup(tenant_id=None, zone="UTC"):
+        windows = usage_windows(meter=meter, tenant_id=tenant_id, start=start, end=end, interval="DAY", time_zone=zone)
+        return {(window.tenant_id, window.window_start): (window.value, window.event_count) for window in windows}
+
+    for tenant_id in rng.sample(tenants, 5):
+        assert rollup(tenant_id) == raw(tenant_id), "rollup and raw answers differ"
+    assert rollup() == raw(), "rollup and raw answers differ (all tenants)"
+    print("answers from rollups and from raw events are identical (5 tenants and all tenants checked)")
+
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
+        one = timed(lambda zone=zone: rollup(rng.choice(tenants), zone), args.runs)
+        print(f"one tenant, 30 daily windows, {zone}: p50 {statistics.median(one):.1f} ms, "
+              f"p95 {percentile(one, 0.95):.1f} ms")  # fmt: skip
+    one_raw = timed(lambda: raw(rng.choice(tenants)), max(20, args.runs // 4))
+    one = timed(lambda: rollup(rng.choice(tenants)), args.runs)
+    one_ratio = percentile(one_raw, 0.95) / percentile(one, 0.95)
+    print(
+        f"one tenant from raw events (UTC): p50 {statistics.median(one_raw):.1f} ms, "
+        f"p95 {percentile(one_raw, 0.95):.1f} ms; ratio raw/rollup (p95) {one_ratio:.1f}x"
+    )
+    every = timed(rollup, 10)
+    every_raw = timed(raw, 3)
+    every_ratio = statistics.median(every_raw) / statistics.median(every)
+    print(
+        f"all tenants, 30 daily windows (UTC): p50 {statistics.median(every):.0f} ms, "
+        f"p95 {percentile(every, 0.95):.0f} ms; from raw events p50 {statistics.median(every_raw):.0f} ms; "
+        f"ratio {every_ratio:.1f}x"
+    )
+    for zone in ("America/New_York", "Asia/Kolkata"):
+        zoned = timed(lambda zone=zone: rollup(None, zone), 3)
+        print(f"all tenants, 30 daily windows ({zone}): p50 {statistics.median(zoned):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
