@@ -57,6 +57,11 @@ DEFAULTS = {
         "putEvents": "events/events_write",
         "fetchBilling": "billing/billing_read",
     },
+    # Billing (billing app).
+    # The provider's webhook is POST /api/v1/billing/<BILLING_WEBHOOK_PATH>.
+    "BILLING_WEBHOOK_PATH": "stripe/webhook",
+    # Each push re-reads this many hours of closed windows, so late or cancelled usage is corrected.
+    "BILLING_PUSH_LOOKBACK_HOURS": 72,
 }
 
 # Every scope the authorization server knows, with the description shown to users and in the

@@ -13,6 +13,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         15,
         "Dispatches events a crash left behind and retries failed in-process subscribers.",
     ),
+    "billing: push usage to the billing provider": (
+        "billing.usage_push",
+        86400,
+        "Sends every closed hourly usage window since the last successful push to the billing provider.",
+    ),
 }
 
 
