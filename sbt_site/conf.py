@@ -62,6 +62,12 @@ DEFAULTS = {
     "BILLING_WEBHOOK_PATH": "stripe/webhook",
     # Each push re-reads this many hours of closed windows, so late or cancelled usage is corrected.
     "BILLING_PUSH_LOOKBACK_HOURS": 72,
+    # Metering (metering app).
+    "USAGE_MAX_BATCH": 1000,  # events per POST /usage
+    "USAGE_MAX_BACKDATE_DAYS": 35,  # older events are refused
+    "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
+    "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead
+    "USAGE_QUERY_MAX_WINDOWS": 10000,  # windows one usage query may span
 }
 
 # Every scope the authorization server knows, with the description shown to users and in the

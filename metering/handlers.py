@@ -1,0 +1,38 @@
+"""Event-bus subscribers of metering: customers follow onboarding/offboarding, and the
+application plane's ingestUsage events are stored like POST /usage."""
+
+from uuid import UUID
+
+from events.registry import inbound_handler, subscriber
+from metering.services import metering_customer_create, metering_customer_delete, usage_events_ingest
+from sbt_site.errors import InvalidInput
+
+
+def _tenant_id(event) -> UUID | None:
+    try:
+        return UUID(str(event.detail.get("tenantId")))
+    except ValueError:
+        return None
+
+
+@subscriber("onboardingRequest")
+def create_metering_customer(event) -> None:
+    tenant_id = _tenant_id(event)
+    if tenant_id is not None:
+        metering_customer_create(tenant_id=tenant_id)
+
+
+@subscriber("offboardingRequest")
+def delete_metering_customer(event) -> None:
+    tenant_id = _tenant_id(event)
+    if tenant_id is not None:
+        metering_customer_delete(tenant_id=tenant_id)
+
+
+@inbound_handler("ingestUsage")
+def ingest_usage(detail: dict, *, client_tenant_id) -> None:
+    """``detail`` is one event, or ``{"events": [...]}``; bad events reject the whole request."""
+    if not isinstance(detail, dict):
+        raise InvalidInput("ingestUsage detail must be an object")
+    events = detail.get("events", [detail])
+    usage_events_ingest(events=events, client_tenant_id=client_tenant_id)

@@ -1,0 +1,136 @@
+"""IMetering: the provider interface (SBT's MeteringProvider operations) and its dataclasses.
+
+Services validate input and call the configured provider (``get_provider("metering")``); the
+native provider (metering.providers.native) stores everything in our own database.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    api_name: str
+    label: str
+    aggregation: str
+    value_property: str = "meterValue"
+    unique_property: str = ""
+    dimensions: tuple[str, ...] = ()
+    unit: str = ""
+    description: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class MeterInfo:
+    id: UUID
+    api_name: str
+    label: str
+    aggregation: str
+    value_property: str
+    unique_property: str
+    dimensions: tuple[str, ...]
+    unit: str
+    description: str
+    active: bool
+    created: datetime
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class UsageEventIn:
+    """One validated event: ``unique_value`` is "" unless the meter counts unique values."""
+
+    tenant_id: UUID
+    meter_id: UUID
+    event_id: str
+    timestamp: datetime
+    value: Decimal
+    unique_value: str = ""
+    dimensions: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    meter_id: UUID
+    aggregation: str
+    tenant_id: UUID | None
+    start: datetime
+    end: datetime
+    interval: str  # HOUR | DAY | WEEK | MONTH
+    time_zone: str
+    group_by: str | None = None
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    tenant_id: UUID
+    window_start: datetime
+    window_end: datetime
+    value: Decimal
+    event_count: int
+    group: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelFilter:
+    """Cancel by ``event_ids``, or by meter (+ tenant) and ingestion time range."""
+
+    tenant_id: UUID | None = None
+    event_ids: tuple[str, ...] = ()
+    meter_id: UUID | None = None
+    ingested_from: datetime | None = None
+    ingested_to: datetime | None = None
+
+
+class MeteringProvider(ABC):
+    """SBT's IMetering operations. Implementations are idempotent where SBT's are retried."""
+
+    @abstractmethod
+    def create_meter(self, spec: MeterSpec) -> MeterInfo:
+        """Create a meter; its api name is unique."""
+
+    @abstractmethod
+    def fetch_meter(self, meter_id: UUID) -> MeterInfo | None:
+        """The meter, or None."""
+
+    @abstractmethod
+    def fetch_all_meters(self) -> list[MeterInfo]:
+        """Every meter."""
+
+    @abstractmethod
+    def update_meter(self, meter_id: UUID, spec: MeterSpec) -> MeterInfo:
+        """Replace the meter's definition."""
+
+    @abstractmethod
+    def delete_meter(self, meter_id: UUID) -> None:
+        """Delete the meter and its usage."""
+
+    @abstractmethod
+    def ingest(self, events: list[UsageEventIn]) -> IngestResult:
+        """Store events exactly once by (tenant, eventId); durable when the caller's transaction commits."""
+
+    @abstractmethod
+    def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
+        """Aggregated usage per (tenant, group, window), every acknowledged live event included."""
+
+    @abstractmethod
+    def cancel(self, cancel_filter: CancelFilter) -> int:
+        """Cancel matching live events (kept for audit); returns how many were cancelled."""
+
+    @abstractmethod
+    def create_customer(self, tenant_id: UUID) -> None:
+        """Make the tenant a metering customer (idempotent)."""
+
+    @abstractmethod
+    def delete_customer(self, tenant_id: UUID) -> None:
+        """Offboard the tenant's customer: later usage is refused (idempotent)."""

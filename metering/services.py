@@ -1,0 +1,388 @@
+"""Writes of metering: meters, usage ingestion and cancellation, customers.
+
+Every entry point (REST API, ingestUsage on the bus, usage_ingest, admin) calls these; they
+validate, then call the configured MeteringProvider inside one transaction.
+"""
+
+import contextlib
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from metering.interface import CancelFilter, IngestResult, MeterInfo, MeterSpec, UsageEventIn
+from metering.models import Meter, MeteringCustomer, UsageEvent
+from sbt_site.conf import sbt_settings
+from sbt_site.errors import Conflict, InvalidInput, NotFound
+from sbt_site.providers import get_provider
+from tenants.models import Tenant
+
+VALUE_QUANTUM = Decimal("0.000000001")  # values are stored with 9 decimal places
+VALUE_LIMIT = Decimal(10) ** 29
+VALUELESS_AGGREGATIONS = ("COUNT", "UNIQUE_COUNT")
+
+
+def provider():
+    return get_provider("metering")
+
+
+# --- meters -------------------------------------------------------------------------------
+def meter_create(*, spec: MeterSpec) -> MeterInfo:
+    with transaction.atomic():
+        if Meter.objects.filter(api_name=spec.api_name).exists():
+            raise Conflict(f"A meter named {spec.api_name} already exists.", code="meter_exists")
+        return provider().create_meter(spec)
+
+
+def meter_update(*, meter_id: UUID, changes: dict) -> MeterInfo:
+    """Apply ``changes`` (MeterSpec field names). How events are read (aggregation, value and
+    unique properties) cannot change once the meter has events: their rollups depend on it."""
+    with transaction.atomic():
+        meter = Meter.objects.select_for_update().filter(pk=meter_id).first()
+        if meter is None:
+            raise NotFound(f"Meter not found for id {meter_id}", code="meter_not_found")
+        current = provider().fetch_meter(meter_id)
+        spec = MeterSpec(
+            **{
+                name: changes.get(name, getattr(current, name))
+                for name in MeterSpec.__dataclass_fields__
+                if name != "dimensions"
+            },
+            dimensions=tuple(changes.get("dimensions", current.dimensions)),
+        )
+        frozen = ("aggregation", "value_property", "unique_property")
+        changed = [name for name in frozen if getattr(spec, name) != getattr(current, name)]
+        if changed and UsageEvent.objects.filter(meter_id=meter_id).exists():
+            raise Conflict(
+                f"Cannot change {', '.join(changed)} of meter {meter.api_name}: it has usage events. "
+                "Create a new meter instead.",
+                code="meter_in_use",
+            )
+        if spec.api_name != current.api_name and Meter.objects.filter(api_name=spec.api_name).exists():
+            raise Conflict(f"A meter named {spec.api_name} already exists.", code="meter_exists")
+        return provider().update_meter(meter_id, spec)
+
+
+def meter_delete(*, meter_id: UUID) -> None:
+    with transaction.atomic():
+        meter = Meter.objects.select_for_update().filter(pk=meter_id).first()
+        if meter is None:
+            raise NotFound(f"Meter not found for id {meter_id}", code="meter_not_found")
+        if meter.active and UsageEvent.objects.filter(meter_id=meter_id).exists():
+            raise Conflict(
+                f"Meter {meter.api_name} has usage events: archive it first (PUT with active=false).",
+                code="meter_in_use",
+            )
+        provider().delete_meter(meter_id)
+
+
+# --- customers ----------------------------------------------------------------------------
+def metering_customer_create(*, tenant_id: UUID) -> None:
+    with transaction.atomic():
+        provider().create_customer(tenant_id)
+
+
+def metering_customer_delete(*, tenant_id: UUID) -> None:
+    with transaction.atomic():
+        provider().delete_customer(tenant_id)
+
+
+# --- ingestion ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Context:
+    meters: dict[str, Meter]
+    tenants: dict[UUID, Tenant]
+    offboarded: set[UUID]
+    client_tenant_id: UUID | None
+    now: datetime
+
+
+def _error(errors: list, index: int, field: str | None, msg: str, kind: str) -> None:
+    loc = ["body", "events", index] + ([field] if field else [])
+    errors.append({"loc": loc, "msg": msg, "type": kind})
+
+
+def parse_value(raw) -> Decimal:
+    """A finite number (JSON number or numeric string), rounded to 9 decimal places."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Decimal)):
+        raise ValueError("must be a number")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ValueError("must be a finite number")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number") from None
+    if not value.is_finite():
+        raise ValueError("must be a finite number (not NaN or Infinity)")
+    if abs(value) >= VALUE_LIMIT:
+        raise ValueError("is too large (at most 29 digits before the decimal point)")
+    return value.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def parse_timestamp(raw) -> datetime:
+    """ISO-8601 (an offset-less time is UTC) or epoch milliseconds."""
+    if isinstance(raw, bool):
+        raise ValueError("must be ISO-8601 or epoch milliseconds")
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw):
+            raise ValueError("must be ISO-8601 or epoch milliseconds")
+        try:
+            return datetime.fromtimestamp(raw / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("is out of range") from None
+    if isinstance(raw, str):
+        try:
+            moment = parse_datetime(raw.strip())
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValueError("must be ISO-8601 (e.g. 2026-01-31T12:00:00Z) or epoch milliseconds")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    raise ValueError("must be ISO-8601 or epoch milliseconds")
+
+
+def derived_event_id(
+    *, meter_api_name: str, tenant_id: UUID, value: Decimal, timestamp: datetime, dimensions: dict, unique_value: str
+) -> str:
+    """The eventId of an event sent without one: a hash of its content, so that resending the
+    same event (same timestamp!) is a duplicate. Documented in docs/metering.md."""
+    content = json.dumps(
+        [meter_api_name, str(tenant_id), str(value), timestamp.astimezone(UTC).isoformat(), dimensions, unique_value],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
+
+
+def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEventIn | None:
+    before = len(errors)
+    if not isinstance(raw, dict):
+        _error(errors, index, None, "an event must be a JSON object", "type_error")
+        return None
+    meter_name = raw.get("meterApiName")
+    meter = context.meters.get(meter_name) if isinstance(meter_name, str) else None
+    if meter_name is None:
+        _error(errors, index, "meterApiName", "meterApiName is required", "missing")
+    elif meter is None:
+        _error(errors, index, "meterApiName", f"unknown meter {meter_name!r}", "unknown_meter")
+    elif not meter.active:
+        _error(errors, index, "meterApiName", f"meter {meter_name!r} is archived", "archived_meter")
+
+    tenant_id = _parse_tenant(raw, index, context, errors)
+
+    value = Decimal(1)
+    if meter is not None:
+        raw_value = raw.get(meter.value_property)
+        if raw_value is None and meter.aggregation not in VALUELESS_AGGREGATIONS:
+            _error(errors, index, meter.value_property, f"{meter.value_property} is required", "missing")
+        elif raw_value is not None:
+            try:
+                value = parse_value(raw_value)
+            except ValueError as exc:
+                _error(errors, index, meter.value_property, f"{meter.value_property} {exc}", "value_error")
+
+    timestamp = context.now
+    if raw.get("timestamp") is not None:
+        try:
+            timestamp = parse_timestamp(raw["timestamp"])
+        except ValueError as exc:
+            _error(errors, index, "timestamp", f"timestamp {exc}", "value_error")
+        else:
+            oldest = context.now - timedelta(days=sbt_settings.USAGE_MAX_BACKDATE_DAYS)
+            latest = context.now + timedelta(seconds=sbt_settings.USAGE_MAX_FUTURE_SECONDS)
+            if timestamp < oldest:
+                _error(
+                    errors,
+                    index,
+                    "timestamp",
+                    f"timestamp is more than {sbt_settings.USAGE_MAX_BACKDATE_DAYS} days in the past",
+                    "too_old",
+                )
+            elif timestamp > latest:
+                _error(errors, index, "timestamp", "timestamp is too far in the future", "in_future")
+
+    dimensions = raw.get("dimensions") or {}
+    unique_value = ""
+    if not isinstance(dimensions, dict):
+        _error(errors, index, "dimensions", "dimensions must be an object", "type_error")
+        dimensions = {}
+    if meter is not None:
+        dimensions, unique_value = _parse_dimensions(raw, dimensions, meter, index, errors)
+
+    event_id = raw.get("eventId")
+    if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 255):
+        _error(errors, index, "eventId", "eventId must be a string of 1 to 255 characters", "value_error")
+
+    if len(errors) > before:
+        return None
+    if event_id is None:
+        event_id = derived_event_id(
+            meter_api_name=meter.api_name,
+            tenant_id=tenant_id,
+            value=value,
+            timestamp=timestamp,
+            dimensions=dimensions,
+            unique_value=unique_value,
+        )
+    return UsageEventIn(
+        tenant_id=tenant_id,
+        meter_id=meter.id,
+        event_id=event_id,
+        timestamp=timestamp,
+        value=value,
+        unique_value=unique_value,
+        dimensions=dimensions,
+    )
+
+
+def _parse_tenant(raw: dict, index: int, context: _Context, errors: list) -> UUID | None:
+    raw_tenant = raw.get("tenantId")
+    if raw_tenant is None:
+        if context.client_tenant_id is not None:
+            return context.client_tenant_id
+        _error(errors, index, "tenantId", "tenantId is required", "missing")
+        return None
+    try:
+        tenant_id = UUID(str(raw_tenant))
+    except ValueError:
+        _error(errors, index, "tenantId", "tenantId must be a UUID", "value_error")
+        return None
+    tenant = context.tenants.get(tenant_id)
+    # a tenant-bound client learns nothing about other tenants: same message as unknown
+    if tenant is None or (context.client_tenant_id is not None and tenant_id != context.client_tenant_id):
+        _error(errors, index, "tenantId", f"unknown tenant {tenant_id}", "unknown_tenant")
+        return None
+    if not tenant.active or tenant_id in context.offboarded:
+        _error(errors, index, "tenantId", f"tenant {tenant_id} is offboarded: its usage is refused", "tenant_inactive")
+        return None
+    return tenant_id
+
+
+def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, errors: list) -> tuple[dict, str]:
+    unique_value = ""
+    dimensions = dict(dimensions)
+    if meter.aggregation == "UNIQUE_COUNT":
+        prop = meter.unique_property
+        candidate = raw.get(prop, dimensions.pop(prop, None)) if prop else None
+        if prop in dimensions:
+            dimensions.pop(prop)
+        if candidate is None or isinstance(candidate, (dict, list)) or candidate == "":
+            _error(errors, index, prop or "uniqueProperty", f"{prop} is required for a UNIQUE_COUNT meter", "missing")
+        else:
+            unique_value = str(candidate)
+    clean = {}
+    for key in sorted(dimensions):
+        value = dimensions[key]
+        if key not in meter.dimensions:
+            allowed = ", ".join(meter.dimensions) or "none"
+            _error(errors, index, "dimensions", f"dimension {key!r} is not allowed (allowed: {allowed})", "value_error")
+        elif value is None or isinstance(value, (dict, list)):
+            _error(errors, index, "dimensions", f"dimension {key!r} must be a string or a number", "value_error")
+        else:
+            clean[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return clean, unique_value
+
+
+def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> list[UsageEventIn]:
+    """Validate a batch; raise InvalidInput naming every bad event by index (nothing stored)."""
+    limit = sbt_settings.USAGE_MAX_BATCH
+    if not isinstance(events, list) or not events:
+        raise InvalidInput(
+            "events must be a non-empty list",
+            detail=[{"loc": ["body", "events"], "msg": "events must be a non-empty list", "type": "value_error"}],
+        )
+    if len(events) > limit:
+        msg = f"at most {limit} events per request ({len(events)} sent)"
+        raise InvalidInput(msg, detail=[{"loc": ["body", "events"], "msg": msg, "type": "too_many_events"}])
+    meter_names = {event.get("meterApiName") for event in events if isinstance(event, dict)}
+    tenant_ids = set()
+    for event in events:
+        if isinstance(event, dict) and event.get("tenantId") is not None:
+            with contextlib.suppress(ValueError):
+                tenant_ids.add(UUID(str(event["tenantId"])))
+    context = _Context(
+        meters={
+            meter.api_name: meter
+            for meter in Meter.objects.filter(api_name__in=[n for n in meter_names if isinstance(n, str)])
+        },
+        tenants={
+            tenant.pk: tenant for tenant in Tenant.objects.filter(pk__in=tenant_ids | {client_tenant_id} - {None})
+        },
+        offboarded=set(
+            MeteringCustomer.objects.filter(
+                tenant_id__in=tenant_ids | {client_tenant_id} - {None}, offboarded__isnull=False
+            ).values_list("tenant_id", flat=True)
+        ),
+        client_tenant_id=client_tenant_id,
+        now=timezone.now(),
+    )
+    errors: list[dict] = []
+    parsed = [_parse_event(raw, index, context, errors) for index, raw in enumerate(events)]
+    if errors:
+        bad = len({error["loc"][2] for error in errors})
+        raise InvalidInput(f"{bad} of {len(events)} events are invalid; nothing was stored", detail=errors)
+    return parsed
+
+
+def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
+    """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
+    parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
+    with transaction.atomic():
+        return provider().ingest(parsed)
+
+
+# --- cancellation -------------------------------------------------------------------------
+def usage_events_cancel(
+    *,
+    client_tenant_id: UUID | None,
+    event_ids: list[str] | None = None,
+    meter_api_name: str | None = None,
+    tenant_id: UUID | None = None,
+    ingested_from: datetime | None = None,
+    ingested_to: datetime | None = None,
+) -> int:
+    """Cancel live events by ids, or by meter (+ tenant) and ingestion time range.
+
+    Cancelled events stay stored and stop counting; cancelling again changes nothing.
+    """
+    if client_tenant_id is not None:
+        if tenant_id is not None and tenant_id != client_tenant_id:
+            return 0
+        tenant_id = client_tenant_id
+    meter_id = None
+    if meter_api_name is not None:
+        meter = Meter.objects.filter(api_name=meter_api_name).first()
+        if meter is None:
+            raise NotFound(f"Meter not found for name {meter_api_name}", code="meter_not_found")
+        meter_id = meter.id
+    cancel_filter = CancelFilter(
+        tenant_id=tenant_id,
+        event_ids=tuple(event_ids or ()),
+        meter_id=meter_id,
+        ingested_from=ingested_from,
+        ingested_to=ingested_to,
+    )
+    with transaction.atomic():
+        return provider().cancel(cancel_filter)
+
+
+def usage_rollups_rebuild(*, meter_api_name: str, start: datetime, end: datetime) -> int:
+    """Repair the rollups of one meter over [start, end) from its raw events (bucket-aligned)."""
+    from metering.providers.native import rollups_rebuild
+    from metering.windows import bucket_of
+
+    meter = Meter.objects.filter(api_name=meter_api_name).first()
+    if meter is None:
+        raise NotFound(f"Meter not found for name {meter_api_name}", code="meter_not_found")
+    start = bucket_of(start)
+    end_bucket = bucket_of(end)
+    end = end_bucket if end_bucket == end else end_bucket + timedelta(minutes=15)
+    with transaction.atomic():
+        return rollups_rebuild(meter_id=meter.id, start=start, end=end)
