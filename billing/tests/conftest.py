@@ -1,7 +1,10 @@
 """Fixtures of the billing tests: a fake Stripe on loopback and the provider pointed at it."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from billing.tests.fake_stripe import FakeStripe
 from events.services import event_publish
@@ -74,3 +77,17 @@ def onboard(publish):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def usage_partitions(django_db_setup, django_db_blocker):
+    """Metering's monthly partitions for the last 35 days, committed once for the session.
+
+    Created inside a test's rolled-back transaction they would vanish while metering's
+    in-process cache of known partitions still lists them (reported to the metering owner).
+    """
+    from metering.partitions import month_start, partitions_ensure
+
+    now = timezone.now()
+    with django_db_blocker.unblock(), transaction.atomic():
+        partitions_ensure({month_start(now - timedelta(days=days)) for days in (0, 18, 36)})

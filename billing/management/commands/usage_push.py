@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 line.retried,
                 line.unchanged,
                 line.failed + line.uncorrectable,
-                line.value_sent,
+                f"{line.value_sent.normalize():f}",
             )
             for line in result.lines
         ]
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 result.total("retried"),
                 result.total("unchanged"),
                 result.total("failed") + result.total("uncorrectable"),
-                result.total("value_sent"),
+                f"{result.total('value_sent').normalize():f}",
             )
         )
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
