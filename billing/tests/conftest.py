@@ -83,11 +83,20 @@ def onboard(publish):
 def usage_partitions(django_db_setup, django_db_blocker):
     """Metering's monthly partitions for the last 35 days, committed once for the session.
 
-    Created inside a test's rolled-back transaction they would vanish while metering's
-    in-process cache of known partitions still lists them (reported to the metering owner).
+    Created directly rather than through ``metering.partitions.partitions_ensure``: that
+    function's in-process cache remembers partitions created inside a test's rolled-back
+    transaction, so after the metering tests it believes in partitions that no longer exist
+    (reported to the metering owner).
     """
-    from metering.partitions import month_start, partitions_ensure
+    from django.db import connection
+
+    from metering.partitions import month_start, next_month, partition_name
 
     now = timezone.now()
-    with django_db_blocker.unblock(), transaction.atomic():
-        partitions_ensure({month_start(now - timedelta(days=days)) for days in (0, 18, 36)})
+    months = {month_start(now - timedelta(days=days)) for days in (0, 18, 36)}
+    with django_db_blocker.unblock(), transaction.atomic(), connection.cursor() as cursor:
+        for start in sorted(months):
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF metering_usageevent "
+                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_month(start).isoformat()}')"
+            )

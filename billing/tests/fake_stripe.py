@@ -253,6 +253,11 @@ class FakeStripe:
             ("GET", r"/v1/customers/([^/]+)", lambda m: self._get(self.customers, "customer", m[1])),
             ("DELETE", r"/v1/customers/([^/]+)", lambda m: self._customer_delete(m[1])),
             ("POST", r"/v1/subscriptions", lambda m: self._subscription_create(params)),
+            (
+                "GET",
+                r"/v1/subscriptions",
+                lambda m: self._list(self.subscriptions, params, customer=params.get("customer")),
+            ),
             ("GET", r"/v1/subscriptions/([^/]+)", lambda m: self._get(self.subscriptions, "subscription", m[1])),
             ("DELETE", r"/v1/subscriptions/([^/]+)", lambda m: self._subscription_cancel(m[1])),
             ("POST", r"/v1/prices", lambda m: self._price_create(params)),
@@ -260,6 +265,7 @@ class FakeStripe:
             ("POST", r"/v1/billing/meters", lambda m: self._meter_create(params)),
             ("GET", r"/v1/billing/meters", lambda m: self._list(self.meters, params)),
             ("GET", r"/v1/billing/meters/([^/]+)", lambda m: self._get(self.meters, "billing meter", m[1])),
+            ("POST", r"/v1/billing/meters/([^/]+)/deactivate", lambda m: self._meter_deactivate(m[1])),
             ("GET", r"/v1/billing/meters/([^/]+)/event_summaries", lambda m: self._summaries(m[1], params)),
             ("POST", r"/v1/billing/meter_events", lambda m: self._meter_event_create(params)),
             ("POST", r"/v1/billing/meter_event_adjustments", lambda m: self._adjustment_create(params)),
@@ -402,6 +408,11 @@ class FakeStripe:
             "livemode": False,
         }
         self.meters[meter["id"]] = meter
+        return meter
+
+    def _meter_deactivate(self, meter_id: str) -> dict:
+        meter = self._get(self.meters, "billing meter", meter_id)
+        meter["status"] = "inactive"
         return meter
 
     def _meter_event_create(self, params: dict) -> dict:
