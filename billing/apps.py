@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -7,6 +9,7 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         from billing import handlers  # noqa: F401 - registers the event-bus subscribers
+        from billing.providers import default_config
         from sbt_site.providers import DEFAULT_PROVIDERS
 
-        DEFAULT_PROVIDERS.setdefault("billing", {"BACKEND": "billing.providers.local.LocalBillingProvider"})
+        DEFAULT_PROVIDERS.setdefault("billing", default_config(os.environ))

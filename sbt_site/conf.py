@@ -7,6 +7,8 @@ so ``override_settings(SBT={...})`` works in tests.
 Apps add their defaults to ``DEFAULTS`` here (one place to read them all).
 """
 
+import os
+
 from django.conf import settings
 
 DEFAULTS = {
@@ -59,7 +61,7 @@ DEFAULTS = {
     },
     # Billing (billing app).
     # The provider's webhook is POST /api/v1/billing/<BILLING_WEBHOOK_PATH>.
-    "BILLING_WEBHOOK_PATH": "stripe/webhook",
+    "BILLING_WEBHOOK_PATH": os.environ.get("BILLING_WEBHOOK_PATH", "stripe/webhook"),
     # Each push re-reads this many hours of closed windows, so late or cancelled usage is corrected.
     "BILLING_PUSH_LOOKBACK_HOURS": 72,
     # Metering (metering app).
