@@ -87,11 +87,16 @@ def _string(value) -> str:
 def parse_event(body: bytes) -> WebhookEventData:
     """A Stripe event (``{"id", "type", "created", "data": {"object": {...}}}``) from a verified body."""
     try:
-        payload = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        payload = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise WebhookVerificationError("The webhook body is not JSON.") from None
+    if "\x00" in text or "\\u0000" in text:
+        raise WebhookVerificationError("The webhook body contains NUL characters, which cannot be stored.")
     if not isinstance(payload, dict) or not _string(payload.get("id")) or not _string(payload.get("type")):
         raise WebhookVerificationError("The webhook body is not an event: it needs an id and a type.")
+    if len(payload["id"]) > 255 or len(payload["type"]) > 128:
+        raise WebhookVerificationError("The event's id or type is too long to be a provider event.")
     created = payload.get("created")
     created_at = None
     if isinstance(created, int) and not isinstance(created, bool) and 0 <= created < 2**35:

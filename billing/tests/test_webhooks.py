@@ -110,6 +110,10 @@ def test_untrustworthy_requests_are_refused_and_nothing_is_stored(customer):
     assert "Malformed" in refused(client, body, "t=soon,v1=deadbeef")
     assert "not an event" in refused(client, b"[1, 2]", sign(b"[1, 2]", WEBHOOK_SECRET))
     assert "not JSON" in refused(client, b"\xff\xfe", sign(b"\xff\xfe", WEBHOOK_SECRET))
+    nul = b'{"id": "evt_nul", "type": "invoice.paid", "note": "a\\u0000b"}'
+    assert "NUL" in refused(client, nul, sign(nul, WEBHOOK_SECRET))
+    long_id = json.dumps({"id": "evt_" + "x" * 300, "type": "invoice.paid"}).encode()
+    assert "too long" in refused(client, long_id, sign(long_id, WEBHOOK_SECRET))
     assert WebhookEvent.objects.count() == 0
     assert Event.objects.count() == 0
 
