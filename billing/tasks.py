@@ -14,4 +14,4 @@ def usage_push() -> dict:
     result = services.usage_push_run()
     if result.failed:
         logger.warning("Usage push: %s record(s) failed; they are retried on the next run", result.failed)
-    return {"sent": result.sent, "failed": result.failed, "value": str(result.total("value_sent"))}
+    return {"sent": result.sent, "failed": result.failed, "value": f"{result.total('value_sent').normalize():f}"}

@@ -266,3 +266,11 @@ def test_the_push_is_scheduled_every_24_hours():
     task = PeriodicTask.objects.get(task="billing.usage_push")
     assert task.interval.every == 86400
     assert task.interval.period == "seconds"
+
+
+def test_the_scheduled_task_runs_the_push(stripe_billing, billed_tenant):
+    from billing.tasks import usage_push
+
+    ingest(billed_tenant, 2, [2, 2])
+    assert usage_push.delay().get() == {"sent": 1, "failed": 0, "value": "4"}
+    assert stripe_billing.totals(METER, customer_id(billed_tenant)) == expected_totals({2: [4]})

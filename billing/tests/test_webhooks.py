@@ -227,3 +227,17 @@ def test_the_local_provider_verifies_webhooks_too(local_billing, make_tenant):
     body = stripe_event("evt_local")
     assert deliver(Client(), body, sign(body, "whsec_forged")).status_code == 400
     assert deliver(Client(), body, sign(body, WEBHOOK_SECRET)).status_code == 200
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(customer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = stripe_event("evt_big", padding="x" * 2000)
+    response = deliver(Client(), body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 413
+    assert not WebhookEvent.objects.exists()
+
+
+def test_other_methods_are_not_allowed(customer):
+    response = Client().get(URL)
+    assert response.status_code == 405
+    assert response.json()["statusCode"] == 405
