@@ -6,7 +6,7 @@ backdated or early event, on demand by the ingestion itself; both are idempotent
 
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 _known_months: set[tuple[int, int]] = set()
 
@@ -37,17 +37,20 @@ def partitions_ensure(months: set[datetime]) -> list[str]:
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
             exists = cursor.fetchone()[0]
             if not exists:
+                # Concurrent first writers of a month would race on the catalog: one creates,
+                # the others wait for its commit and then find the table.
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('metering_usageevent partitions'))")
+                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+                exists = cursor.fetchone()[0]
+            if not exists:
                 # DDL takes no bind parameters; both bounds are datetimes we built.
                 cursor.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF metering_usageevent "
                     f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_month(start).isoformat()}')"
                 )
                 created.append(name)
-        # Remembered only after the transaction that created it commits: a rollback drops it.
-        if exists:
-            _known_months.add((start.year, start.month))
-        else:
-            connection.on_commit(lambda key=(start.year, start.month): _known_months.add(key))
+        # Remembered only once this transaction commits: a rollback may drop what it created.
+        connection.on_commit(lambda key=(start.year, start.month): _known_months.add(key))
     return created
 
 
@@ -57,4 +60,5 @@ def partitions_ensure_ahead(*, now: datetime, months_ahead: int) -> list[str]:
     for _ in range(months_ahead):
         start = next_month(start)
         months.add(start)
-    return partitions_ensure(months)
+    with transaction.atomic():
+        return partitions_ensure(months)

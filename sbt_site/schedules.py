@@ -18,6 +18,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         86400,
         "Sends every closed hourly usage window since the last successful push to the billing provider.",
     ),
+    "metering: create the monthly usage-event partitions ahead": (
+        "metering.partitions_ensure",
+        6 * 3600,
+        "Creates this month's and the next months' partitions of the raw usage-event table (PostgreSQL).",
+    ),
 }
 
 

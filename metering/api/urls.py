@@ -1,3 +1,12 @@
 """Routes of the metering API, under /api/v1/."""
 
-urlpatterns = []
+from django.urls import path
+
+from metering.api import views
+
+urlpatterns = [
+    path("meters", views.MeterListView.as_view(), name="meter-list"),
+    path("meters/<uuid:meter_id>", views.MeterDetailView.as_view(), name="meter-detail"),
+    path("usage", views.UsageView.as_view(), name="usage"),
+    path("usage/<uuid:meter_id>", views.UsageQueryView.as_view(), name="usage-query"),
+]

@@ -21,7 +21,6 @@ CREATE TABLE metering_usageevent (
     PRIMARY KEY ("timestamp", id)
 ) PARTITION BY RANGE ("timestamp");
 ALTER SEQUENCE metering_usageevent_id_seq OWNED BY metering_usageevent.id;
-CREATE INDEX usage_event_tenant_event_id ON metering_usageevent (tenant_id, event_id);
 CREATE INDEX usage_event_meter_tenant_time ON metering_usageevent (meter_id, tenant_id, "timestamp");
 CREATE INDEX usage_event_meter_ingested ON metering_usageevent (meter_id, ingested_at);
 """
@@ -35,9 +34,6 @@ def create_usage_event_table(apps, schema_editor):
     else:
         model = apps.get_model("metering", "UsageEvent")
         schema_editor.create_model(model)
-        schema_editor.execute(
-            "CREATE INDEX usage_event_tenant_event_id ON metering_usageevent (tenant_id, event_id)"
-        )
         schema_editor.execute(
             "CREATE INDEX usage_event_meter_tenant_time ON metering_usageevent (meter_id, tenant_id, timestamp)"
         )

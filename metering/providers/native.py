@@ -50,16 +50,20 @@ CREATE TEMP TABLE IF NOT EXISTS metering_usage_staging (
 ) ON COMMIT DELETE ROWS
 """
 
-# Shared advisory locks per (meter, tenant): ingestions never wait for each other on them, but a
-# cancellation or rebuild (exclusive) never recomputes a bucket while an ingestion is half-way.
-LOCK_SHARED_SQL = """
-SELECT count(pg_advisory_xact_lock_shared(hashtextextended(meter_id::text || tenant_id::text, 0)))
-FROM (SELECT DISTINCT meter_id, tenant_id FROM metering_usage_staging ORDER BY 1, 2) pairs
-"""
+# Shared advisory locks per (meter, tenant), taken in sorted order: ingestions never wait for
+# each other on them, but a cancellation or rebuild (exclusive) never recomputes a bucket while
+# an ingestion of the same pair is half-way.
+LOCK_SHARED_SQL = "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(key, 0))) FROM unnest(%s::text[]) key"
+
+# Small batches (a single event per request is common) skip the staging table: a VALUES list
+# costs one round trip instead of three.
+SMALL_BATCH = 50
+STAGING_COLUMNS = "tenant_id, event_id, meter_id, ts, value, unique_value, dimensions, bucket"
+VALUES_ROW = "(%s::uuid, %s, %s::uuid, %s::timestamptz, %s::numeric, %s, %s::jsonb, %s::timestamptz)"
 
 INGEST_SQL = """
 WITH staged AS (
-    SELECT DISTINCT ON (tenant_id, event_id) * FROM metering_usage_staging ORDER BY tenant_id, event_id
+    SELECT DISTINCT ON (tenant_id, event_id) * FROM {source} ORDER BY tenant_id, event_id
 ), new_keys AS (
     INSERT INTO metering_usageeventkey (tenant_id, event_id, "timestamp")
     SELECT tenant_id, event_id, ts FROM staged ORDER BY tenant_id, event_id
@@ -70,7 +74,7 @@ WITH staged AS (
 ), raw AS (
     INSERT INTO metering_usageevent
         (tenant_id, meter_id, event_id, "timestamp", value, unique_value, dimensions, ingested_at)
-    SELECT tenant_id, meter_id, event_id, ts, value, unique_value, dimensions, %(now)s FROM fresh
+    SELECT tenant_id, meter_id, event_id, ts, value, unique_value, dimensions, %s FROM fresh
     RETURNING 1
 ), rollup AS (
     INSERT INTO metering_usagerollup AS r
@@ -106,7 +110,7 @@ SELECT (SELECT count(*) FROM new_keys), (SELECT count(*) FROM raw), (SELECT coun
 """
 
 
-def _meter_info(meter: Meter) -> MeterInfo:
+def meter_info(meter: Meter) -> MeterInfo:
     return MeterInfo(
         id=meter.id,
         api_name=meter.api_name,
@@ -264,21 +268,21 @@ class NativeMeteringProvider(MeteringProvider):
 
     # --- meters ---------------------------------------------------------------------------
     def create_meter(self, spec: MeterSpec) -> MeterInfo:
-        return _meter_info(Meter.objects.create(**_spec_fields(spec)))
+        return meter_info(Meter.objects.create(**_spec_fields(spec)))
 
     def fetch_meter(self, meter_id: UUID) -> MeterInfo | None:
         meter = Meter.objects.filter(pk=meter_id).first()
-        return _meter_info(meter) if meter else None
+        return meter_info(meter) if meter else None
 
     def fetch_all_meters(self) -> list[MeterInfo]:
-        return [_meter_info(meter) for meter in Meter.objects.all()]
+        return [meter_info(meter) for meter in Meter.objects.all()]
 
     def update_meter(self, meter_id: UUID, spec: MeterSpec) -> MeterInfo:
         meter = Meter.objects.select_for_update().get(pk=meter_id)
         for name, value in _spec_fields(spec).items():
             setattr(meter, name, value)
         meter.save()
-        return _meter_info(meter)
+        return meter_info(meter)
 
     def delete_meter(self, meter_id: UUID) -> None:
         UsageEvent.objects.filter(meter_id=meter_id).delete()
@@ -307,28 +311,33 @@ class NativeMeteringProvider(MeteringProvider):
         return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
     def _ingest_postgresql(self, events: list[UsageEventIn]) -> int:
+        rows = [
+            (
+                event.tenant_id,
+                event.event_id,
+                event.meter_id,
+                event.timestamp,
+                event.value,
+                event.unique_value,
+                json.dumps(event.dimensions, sort_keys=True),
+                bucket_of(event.timestamp),
+            )
+            for event in events
+        ]
+        lock_keys = sorted({f"{event.meter_id}{event.tenant_id}" for event in events})
         with connection.cursor() as cursor:
-            cursor.execute(STAGING_SQL)
-            cursor.execute("TRUNCATE metering_usage_staging")
-            with cursor.cursor.copy(
-                "COPY metering_usage_staging (tenant_id, event_id, meter_id, ts, value, unique_value, dimensions,"
-                " bucket) FROM STDIN"
-            ) as copy:
-                for event in events:
-                    copy.write_row(
-                        (
-                            event.tenant_id,
-                            event.event_id,
-                            event.meter_id,
-                            event.timestamp,
-                            event.value,
-                            event.unique_value,
-                            json.dumps(event.dimensions, sort_keys=True),
-                            bucket_of(event.timestamp),
-                        )
-                    )
-            cursor.execute(LOCK_SHARED_SQL)
-            cursor.execute(INGEST_SQL, {"now": timezone.now()})
+            cursor.execute(LOCK_SHARED_SQL, [lock_keys])
+            if len(rows) <= SMALL_BATCH:
+                source = f"(VALUES {', '.join([VALUES_ROW] * len(rows))}) AS staging ({STAGING_COLUMNS})"
+                params = [value for row in rows for value in row]
+            else:
+                cursor.execute(STAGING_SQL)
+                cursor.execute("DELETE FROM metering_usage_staging")  # empty unless this transaction used it
+                with cursor.cursor.copy(f"COPY metering_usage_staging ({STAGING_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                source, params = "metering_usage_staging", []
+            cursor.execute(INGEST_SQL.format(source=source), [*params, timezone.now()])
             return cursor.fetchone()[0]
 
     def _ingest_portable(self, events: list[UsageEventIn]) -> int:
@@ -407,72 +416,140 @@ class NativeMeteringProvider(MeteringProvider):
 
     # --- queries --------------------------------------------------------------------------
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
-        zone = ZoneInfo(query.time_zone)
-        boundaries = window_boundaries(query.start, query.end, query.interval, zone)
-        partials: dict[tuple, _Partial] = defaultdict(_Partial)
-        group_field = f"dimensions__{query.group_by}" if query.group_by else None
-        if is_bucket_aligned(boundaries):
-            rows = UsageRollup.objects.filter(
-                meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
-            )
-            uniques = UsageUniqueValue.objects.filter(
-                meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
-            )
-            time_field, row_fields = "bucket", ("total", "count", "minimum", "maximum", "last_at", "last_event_id")
-            extra = ("last_value",)
+        boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
+        if connection.vendor == "postgresql" and is_bucket_aligned(boundaries):
+            return _usage_windows(query, boundaries, _rollup_partials_postgresql(query, boundaries))
+        return usage_windows_portable(query)
+
+
+def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
+    """The query computed in Python from rollup rows (or raw events when the zone's windows are
+    not whole buckets): the path of non-PostgreSQL databases, and the exact fallback."""
+    boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
+    partials: dict[tuple, _Partial] = defaultdict(_Partial)
+    group_field = f"dimensions__{query.group_by}" if query.group_by else None
+    if is_bucket_aligned(boundaries):
+        rows = UsageRollup.objects.filter(meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1])
+        uniques = UsageUniqueValue.objects.filter(
+            meter_id=query.meter_id, bucket__gte=boundaries[0], bucket__lt=boundaries[-1]
+        )
+        time_field, row_fields = "bucket", ("total", "count", "minimum", "maximum", "last_at", "last_event_id")
+        extra = ("last_value",)
+    else:
+        live = UsageEvent.objects.filter(
+            meter_id=query.meter_id,
+            cancelled_at__isnull=True,
+            timestamp__gte=boundaries[0],
+            timestamp__lt=boundaries[-1],
+        ).order_by()
+        rows = live
+        uniques = live.exclude(unique_value="")
+        time_field, row_fields, extra = "timestamp", ("value",), ()
+    if query.tenant_id is not None:
+        rows, uniques = rows.filter(tenant_id=query.tenant_id), uniques.filter(tenant_id=query.tenant_id)
+    head = ("tenant_id", time_field, group_field or "tenant_id")
+    for row in rows.values_list(*head, *row_fields, *extra).iterator(chunk_size=10000):
+        index = window_index(boundaries, row[1])
+        if index is None:
+            continue
+        key = (row[0], _group_value(row[2]) if group_field else None, index)
+        if time_field == "bucket":
+            total, count, minimum, maximum, last_at, last_event_id, last_value = row[3:]
+            partials[key].add(total, count, minimum, maximum, (last_at, last_event_id, last_value))
         else:
-            live = UsageEvent.objects.filter(
-                meter_id=query.meter_id,
-                cancelled_at__isnull=True,
-                timestamp__gte=boundaries[0],
-                timestamp__lt=boundaries[-1],
-            ).order_by()
-            rows = live
-            uniques = live.exclude(unique_value="")
-            time_field, row_fields, extra = "timestamp", ("value",), ()
-        if query.tenant_id is not None:
-            rows, uniques = rows.filter(tenant_id=query.tenant_id), uniques.filter(tenant_id=query.tenant_id)
-        head = ("tenant_id", time_field, group_field or "tenant_id")
-        for row in rows.values_list(*head, *row_fields, *extra).iterator(chunk_size=10000):
+            value = row[3]
+            partials[key].add(value, 1, value, value, (row[1], "", value))
+    if query.aggregation == "UNIQUE_COUNT":
+        for row in uniques.values_list(*head, "unique_value").iterator(chunk_size=10000):
             index = window_index(boundaries, row[1])
-            if index is None:
-                continue
+            if index is not None:
+                partials[(row[0], _group_value(row[2]) if group_field else None, index)].uniques.add(row[3])
+    if time_field == "timestamp" and query.aggregation == "LATEST":
+        # raw rows carry no event id above: redo LATEST with the (timestamp, eventId) order
+        for row in rows.values_list(*head, "event_id", "value").iterator(chunk_size=10000):
+            index = window_index(boundaries, row[1])
             key = (row[0], _group_value(row[2]) if group_field else None, index)
-            if time_field == "bucket":
-                total, count, minimum, maximum, last_at, last_event_id, last_value = row[3:]
-                partials[key].add(total, count, minimum, maximum, (last_at, last_event_id, last_value))
-            else:
-                value = row[3]
-                partials[key].add(value, 1, value, value, (row[1], "", value))
-        if query.aggregation == "UNIQUE_COUNT":
-            for row in uniques.values_list(*head, "unique_value").iterator(chunk_size=10000):
-                index = window_index(boundaries, row[1])
-                if index is not None:
-                    partials[(row[0], _group_value(row[2]) if group_field else None, index)].uniques.add(row[3])
-        if time_field == "timestamp" and query.aggregation == "LATEST":
-            # raw rows carry no event id above: redo LATEST with the (timestamp, eventId) order
-            for row in rows.values_list(*head, "event_id", "value").iterator(chunk_size=10000):
-                index = window_index(boundaries, row[1])
-                key = (row[0], _group_value(row[2]) if group_field else None, index)
-                candidate = (row[1], row[3], row[4])
-                if partials[key].last[:2] <= candidate[:2]:
-                    partials[key].last = candidate
-        windows = []
-        for (tenant_id, group, index), partial in partials.items():
-            if partial.count == 0:
-                continue
-            windows.append(
-                UsageWindow(
-                    tenant_id=tenant_id,
-                    window_start=boundaries[index],
-                    window_end=boundaries[index + 1],
-                    value=partial.value(query.aggregation),
-                    event_count=partial.count,
-                    group={query.group_by: group} if query.group_by else {},
-                )
+            candidate = (row[1], row[3], row[4])
+            if partials[key].last[:2] <= candidate[:2]:
+                partials[key].last = candidate
+    return _usage_windows(query, boundaries, partials)
+
+
+def _usage_windows(query: UsageQuery, boundaries: list[datetime], partials: dict) -> list[UsageWindow]:
+    windows = []
+    for (tenant_id, group, index), partial in partials.items():
+        if partial.count == 0:
+            continue
+        windows.append(
+            UsageWindow(
+                tenant_id=tenant_id,
+                window_start=boundaries[index],
+                window_end=boundaries[index + 1],
+                value=partial.value(query.aggregation),
+                event_count=partial.count,
+                group={query.group_by: group} if query.group_by else {},
             )
-        windows.sort(key=lambda window: (str(window.tenant_id), _group_sort(window.group), window.window_start))
-        return windows
+        )
+    windows.sort(key=lambda window: (str(window.tenant_id), _group_sort(window.group), window.window_start))
+    return windows
+
+
+ROLLUP_QUERY_SQL = """
+SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
+       sum(total), sum(count), min(minimum), max(maximum),
+       {latest}
+FROM metering_usagerollup
+WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+GROUP BY 1, 2, 3
+"""
+
+UNIQUE_QUERY_SQL = """
+SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]) AS window,
+       count(DISTINCT unique_value)
+FROM metering_usageuniquevalue
+WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
+GROUP BY 1, 2, 3
+"""
+
+
+def _rollup_partials_postgresql(query: UsageQuery, boundaries: list[datetime]) -> dict:
+    """Aggregate the rollups per (tenant, group, window) inside PostgreSQL: ``width_bucket``
+    over the window boundaries computed in Python, so no time-zone arithmetic happens in SQL."""
+    params = {
+        "bounds": boundaries,
+        "meter": query.meter_id,
+        "start": boundaries[0],
+        "end": boundaries[-1],
+        "tenant_id": query.tenant_id,
+        "group_by": query.group_by,
+    }
+    parts = {
+        "group": "dimensions ->> %(group_by)s" if query.group_by else "NULL::text",
+        "tenant": "AND tenant_id = %(tenant_id)s" if query.tenant_id is not None else "",
+        "latest": (
+            "(array_agg(last_value ORDER BY last_at DESC, last_event_id DESC))[1]"
+            if query.aggregation == "LATEST"
+            else "NULL"
+        ),
+    }
+    partials: dict[tuple, _Partial] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(ROLLUP_QUERY_SQL.format(**parts), params)
+        for tenant_id, group, window, total, count, minimum, maximum, latest in cursor.fetchall():
+            partial = partials[(tenant_id, group, window - 1)] = _Partial()
+            last = (None, "", latest)  # only the value is read from here on
+            partial.total, partial.count, partial.minimum, partial.maximum, partial.last = (
+                total,
+                count,
+                minimum,
+                maximum,
+                last,
+            )
+        if query.aggregation == "UNIQUE_COUNT":
+            cursor.execute(UNIQUE_QUERY_SQL.format(**parts), params)
+            for tenant_id, group, window, distinct in cursor.fetchall():
+                partials[(tenant_id, group, window - 1)].uniques = range(distinct)  # only its len() is read
+    return partials
 
 
 def _group_value(value):

@@ -1,0 +1,148 @@
+"""Shared plumbing of the benchmarks: a throwaway PostgreSQL (as ./sbt test starts it), the
+Django settings pointing at it, a gunicorn server, and an OAuth token. Everything started here
+is stopped on exit."""
+
+import atexit
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SECRET = "bench-" + "x" * 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_service_user(command: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def pg_bin() -> str:
+    if os.environ.get("PG_BIN"):
+        return os.environ["PG_BIN"]
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not candidates:
+        sys.exit("PostgreSQL server binaries not found: apt-get install postgresql, or set PG_BIN")
+    return candidates[-1]
+
+
+def start_postgres() -> str:
+    """Start a throwaway PostgreSQL with production-like durability (fsync on); its URL."""
+    binaries = pg_bin()
+    directory = tempfile.mkdtemp(prefix="sbt-bench-pg.")
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_service_user([f"{binaries}/initdb", "-D", f"{directory}/data", "-U", "postgres", "--auth=trust",
+                          "--encoding=UTF8", "--locale=C.UTF-8"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+    options = (
+        f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+        "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
+    )
+    subprocess.run(
+        _as_service_user([f"{binaries}/pg_ctl", "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w",
+                          "-t", "60", "-o", options, "start"]),
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    def stop():
+        subprocess.run(
+            _as_service_user([f"{binaries}/pg_ctl", "-D", f"{directory}/data", "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(stop)
+    url = f"postgres://postgres@127.0.0.1:{port}/sbt"
+    subprocess.run([f"{binaries}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "sbt"], check=True)
+    return url
+
+
+def server_env(database_url: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SBT_ENV": "production",
+        "DJANGO_SECRET_KEY": SECRET,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "CELERY_BROKER_URL": "memory://",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
+        "SBT_VAR_DIR": tempfile.mkdtemp(prefix="sbt-bench-var."),
+    }
+
+
+def setup_django(database_url: str) -> None:
+    os.environ.update(server_env(database_url))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def start_gunicorn(database_url: str, workers: int = 2) -> str:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
+         f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30"],
+        cwd=ROOT, env=server_env(database_url),
+    )  # fmt: skip
+
+    def stop():
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    atexit.register(stop)
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("gunicorn did not start")
+
+
+def make_token() -> str:
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model
+
+    from accounts.services import oauth_client_create
+    from sbt_site.conf import SCOPE_DESCRIPTIONS
+
+    application, _ = oauth_client_create(name="bench", scopes=list(SCOPE_DESCRIPTIONS), tenant_id=None)
+    raw = secrets.token_urlsafe(32)
+    get_access_token_model().objects.create(
+        application=application, token=raw, scope=" ".join(SCOPE_DESCRIPTIONS),
+        expires=timezone.now() + timedelta(hours=6),
+    )  # fmt: skip
+    return raw
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

@@ -1,0 +1,219 @@
+"""Ingestion benchmark (not a test): prints figures and ratios measured side by side.
+
+    .venv/bin/python bench/ingest.py [--batches 200] [--clients 4] [--single-seconds 10] [--file-mb 200]
+
+1. batch ingestion over HTTP: gunicorn with 2 workers, batches of 1,000 events (dedup keys,
+   raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
+   equivalent table with the same unique index, on the same server in the same run;
+2. single-event ingestion: one event per request, concurrent clients;
+3. memory: resident size of `manage.py usage_ingest` on a generated JSON-lines file.
+"""
+
+import argparse
+import http.client
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import PYTHON, ROOT, server_env, setup_django, start_gunicorn, start_postgres
+
+
+def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "eventId": f"bench-{index}",
+            "meterApiName": "bench",
+            "tenantId": tenants[index % len(tenants)],
+            "meterValue": index % 97,
+            "timestamp": (now - timedelta(seconds=index % 86400)).isoformat(),
+            "dimensions": {"region": ("eu", "us", "ap")[index % 3]},
+        }
+        for index in range(start_index, start_index + count)
+    ]
+
+
+def post_all(address: str, token: str, bodies: list[bytes], clients: int) -> tuple[float, list[int]]:
+    """Send every body with ``clients`` keep-alive connections; (seconds, statuses)."""
+    host, port = address.split(":")
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    statuses: list[int] = []
+
+    def client():
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        while True:
+            with lock:
+                if not queue:
+                    break
+                body = queue.pop()
+            connection.request("POST", "/api/v1/usage", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            with lock:
+                statuses.append(response.status)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, statuses
+
+
+def copy_ceiling(events: list[dict]) -> float:
+    """Seconds for a bare COPY of the same rows into an equivalent table with the same unique index."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE bench_ceiling (id bigserial, tenant_id uuid NOT NULL, meter_id uuid NOT NULL,"
+            " event_id varchar(255) NOT NULL, ts timestamptz NOT NULL, value numeric(38, 9) NOT NULL,"
+            " unique_value text NOT NULL, dimensions jsonb NOT NULL, ingested_at timestamptz NOT NULL,"
+            " UNIQUE (tenant_id, event_id))"
+        )
+        meter_id = uuid.uuid4()
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        for offset in range(0, len(events), 1000):
+            with (
+                connection.cursor() as batch_cursor,
+                batch_cursor.cursor.copy(
+                    "COPY bench_ceiling (tenant_id, meter_id, event_id, ts, value, unique_value, dimensions,"
+                    " ingested_at) FROM STDIN"
+                ) as copy,
+            ):
+                for event in events[offset : offset + 1000]:
+                    copy.write_row(
+                        (event["tenantId"], meter_id, event["eventId"], event["timestamp"], event["meterValue"], "",
+                         json.dumps(event["dimensions"]), now)
+                    )  # fmt: skip
+        return time.perf_counter() - started
+
+
+def single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int) -> int:
+    host, port = address.split(":")
+    stop_at = time.perf_counter() + seconds
+    counts = [0] * clients
+
+    def client(number: int):
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        sent = 0
+        while time.perf_counter() < stop_at:
+            body = json.dumps(
+                {"eventId": f"single-{number}-{sent}", "meterApiName": "bench",
+                 "tenantId": tenants[sent % len(tenants)], "meterValue": 1}
+            )  # fmt: skip
+            connection.request("POST", "/api/v1/usage", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 201:
+                counts[number] += 1
+            sent += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts)
+
+
+def memory_run(database_url: str, tenants: list[str], megabytes: int) -> tuple[float, int, float]:
+    """(file size MB, peak RSS MB of usage_ingest, seconds)."""
+    path = Path(tempfile.mkdtemp(prefix="sbt-bench-file.")) / "usage.jsonl"
+    now = datetime.now(UTC)
+    target = megabytes * 1024 * 1024
+    with path.open("w") as handle:
+        index = 0
+        while handle.tell() < target:
+            lines = io.StringIO()
+            for _ in range(10000):
+                lines.write(
+                    json.dumps(
+                        {"eventId": f"file-{index}", "meterApiName": "bench", "tenantId": tenants[index % len(tenants)],
+                         "meterValue": index % 13, "timestamp": (now - timedelta(seconds=index % 86400)).isoformat(),
+                         "dimensions": {"region": "eu"}}
+                    ) + "\n"
+                )  # fmt: skip
+                index += 1
+            handle.write(lines.getvalue())
+    size = path.stat().st_size / 1024 / 1024
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(
+        [PYTHON, "manage.py", "usage_ingest", str(path), "--no-progress"],
+        cwd=ROOT, env=server_env(database_url), check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    path.unlink()
+    return size, max(peak, before) // 1024, time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 events sent over HTTP")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--single-seconds", type=float, default=10)
+    parser.add_argument("--single-clients", type=int, default=8)
+    parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
+    args = parser.parse_args()
+
+    database_url = start_postgres()
+    setup_django(database_url)
+    from bench.common import make_token
+    from metering.interface import MeterSpec
+    from metering.services import meter_create
+    from metering.tasks import ensure_partitions
+    from tenants.models import Tenant
+
+    ensure_partitions()
+    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
+    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
+    token = make_token()
+    address = start_gunicorn(database_url, workers=2)
+
+    events = make_events(tenants, args.batches * 1000, 0)
+    bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
+    warmup = [json.dumps({"events": make_events(tenants, 1000, 10_000_000 + i * 1000)}).encode() for i in range(10)]
+    post_all(address, token, warmup, args.clients)
+
+    seconds, statuses = post_all(address, token, bodies, args.clients)
+    assert set(statuses) == {201}, set(statuses)
+    http_rate = len(events) / seconds
+    again_seconds, _ = post_all(address, token, bodies[:20], args.clients)
+    copy_seconds = copy_ceiling(events)
+    copy_rate = len(events) / copy_seconds
+    print(f"batch ingestion over HTTP: {len(events)} events in {seconds:.2f} s = {http_rate:,.0f} events/s "
+          f"(2 gunicorn workers, {args.clients} clients, batches of 1,000)")  # fmt: skip
+    print(f"  resending 20 batches (all duplicates): {20000 / again_seconds:,.0f} events/s")
+    print(f"ceiling, bare COPY into an equivalent table with the same unique index: {copy_rate:,.0f} events/s")
+    print(f"  ratio HTTP / ceiling: {http_rate / copy_rate:.2f}")
+
+    single = single_events(address, token, tenants, args.single_seconds, args.single_clients)
+    print(f"single-event ingestion: {single / args.single_seconds:,.0f} events/s ({args.single_clients} clients)")
+
+    if args.file_mb:
+        size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)
+        print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
+    os.environ.pop("DATABASE_URL", None)
+
+
+if __name__ == "__main__":
+    main()

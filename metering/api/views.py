@@ -1,0 +1,214 @@
+"""Meters and usage (CONTRACT.md "Meters", "Usage"): thin views over services and selectors."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from metering import selectors, services
+from metering.api.serializers import (
+    CancelSerializer,
+    MeterInputSerializer,
+    UsageQuerySerializer,
+    meter_data,
+    usage_window_data,
+)
+from metering.interface import MeterSpec
+from metering.models import Meter
+from metering.providers.native import meter_info
+from sbt_site.api.exceptions import RequestValidationError
+from sbt_site.api.pagination import decode_token, encode_token, paginate, parse_limit
+from sbt_site.api.permissions import client_tenant_id
+from sbt_site.conf import sbt_settings
+from sbt_site.errors import NotFound
+
+WINDOW_LENGTH = {
+    "HOUR": timedelta(hours=1),
+    "DAY": timedelta(days=1),
+    "WEEK": timedelta(days=7),
+    "MONTH": timedelta(days=28),
+}
+
+
+def _meter_or_404(meter_id) -> Meter:
+    meter = selectors.meter_get(meter_id=meter_id)
+    if meter is None:
+        raise NotFound(f"Meter not found for id {meter_id}", code="meter_not_found")
+    return meter
+
+
+class MeterListView(APIView):
+    operations = {"GET": "fetchAllMeters", "POST": "createMeter"}
+
+    @extend_schema(operation_id="fetchAllMeters", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        page = paginate(Meter.objects.all(), request, ordering=("created", "pk"))
+        return page.response([meter_data(meter_info(meter)) for meter in page.items])
+
+    @extend_schema(operation_id="createMeter", request=MeterInputSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        serializer = MeterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changes = serializer.changes()
+        changes.setdefault("label", changes["api_name"])
+        changes["dimensions"] = tuple(changes.get("dimensions", ()))
+        if changes["aggregation"] == "UNIQUE_COUNT" and not changes.get("unique_property"):
+            raise RequestValidationError({"uniqueProperty": ["uniqueProperty is required for UNIQUE_COUNT"]})
+        meter = services.meter_create(spec=MeterSpec(**changes))
+        return Response({"data": meter_data(meter)}, status=status.HTTP_201_CREATED)
+
+
+class MeterDetailView(APIView):
+    operations = {"GET": "fetchMeter", "PUT": "updateMeter", "DELETE": "deleteMeter"}
+
+    @extend_schema(operation_id="fetchMeter", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, meter_id):
+        return Response({"data": meter_data(meter_info(_meter_or_404(meter_id)))})
+
+    @extend_schema(operation_id="updateMeter", request=MeterInputSerializer, responses={200: OpenApiTypes.OBJECT})
+    def put(self, request, meter_id):
+        meter = _meter_or_404(meter_id)
+        serializer = MeterInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = serializer.changes()
+        aggregation = changes.get("aggregation", meter.aggregation)
+        if aggregation == "UNIQUE_COUNT" and not changes.get("unique_property", meter.unique_property):
+            raise RequestValidationError({"uniqueProperty": ["uniqueProperty is required for UNIQUE_COUNT"]})
+        updated = services.meter_update(meter_id=meter.pk, changes=changes)
+        return Response({"data": meter_data(updated)})
+
+    @extend_schema(operation_id="deleteMeter", responses={200: OpenApiTypes.OBJECT})
+    def delete(self, request, meter_id):
+        meter = _meter_or_404(meter_id)
+        services.meter_delete(meter_id=meter.pk)
+        return Response({"data": {"message": f"Meter {meter.api_name} deleted"}})
+
+
+class UsageView(APIView):
+    operations = {"POST": "ingestUsage", "DELETE": "cancelUsage"}
+
+    @extend_schema(operation_id="ingestUsage", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        body = request.data
+        if not isinstance(body, dict):
+            raise RequestValidationError({"events": ['send one event object or {"events": [...]}']})
+        events = body.get("events", [body])
+        result = services.usage_events_ingest(events=events, client_tenant_id=client_tenant_id(request))
+        return Response(
+            {"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(operation_id="cancelUsage", request=CancelSerializer, responses={200: OpenApiTypes.OBJECT})
+    def delete(self, request):
+        serializer = CancelSerializer(data=request.data if isinstance(request.data, dict) else None)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        time_range = data.get("ingestionTimeRange")
+        cancelled = services.usage_events_cancel(
+            client_tenant_id=client_tenant_id(request),
+            event_ids=data.get("eventIds"),
+            meter_api_name=data.get("meterApiName"),
+            tenant_id=data.get("tenantId"),
+            ingested_from=_from_seconds(time_range["startTimeInSeconds"]) if time_range else None,
+            ingested_to=_from_seconds(time_range["endTimeInSeconds"]) if time_range else None,
+        )
+        return Response({"data": {"cancelled": cancelled}})
+
+
+def _from_seconds(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class UsageQueryView(APIView):
+    operations = {"GET": "fetchUsage"}
+
+    @extend_schema(
+        operation_id="fetchUsage",
+        parameters=[
+            UsageQuerySerializer,
+            OpenApiParameter("limit", int),
+            OpenApiParameter("next_token", str),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, meter_id):
+        meter = _meter_or_404(meter_id)
+        serializer = UsageQuerySerializer(data=request.query_params)
+        if not serializer.is_valid():
+            raise RequestValidationError(serializer.errors, location="query")
+        params = serializer.validated_data
+        limit = parse_limit(request)
+        bound = client_tenant_id(request)
+        tenant_id = params.get("tenantId")
+        if bound is not None:
+            if tenant_id is not None and tenant_id != bound:
+                raise NotFound(f"Tenant not found for id {tenant_id}", code="tenant_not_found")
+            tenant_id = bound
+        now = timezone.now()
+        end = _from_seconds(params["endTimeInSeconds"]) if "endTimeInSeconds" in params else now
+        start = (
+            _from_seconds(params["startTimeInSeconds"]) if "startTimeInSeconds" in params else now - timedelta(days=1)
+        )
+        interval = params["timeGroupingInterval"]
+        errors = {}
+        try:
+            zone = ZoneInfo(params["timeZone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["timeZone"] = [f"unknown IANA time zone {params['timeZone']!r}"]
+        if start >= end:
+            errors["startTimeInSeconds"] = ["startTimeInSeconds must be before endTimeInSeconds"]
+        elif (end - start) / WINDOW_LENGTH[interval] > sbt_settings.USAGE_QUERY_MAX_WINDOWS:
+            errors["timeGroupingInterval"] = [
+                f"the range spans more than {sbt_settings.USAGE_QUERY_MAX_WINDOWS} windows: use a larger interval"
+            ]
+        group_by = params.get("groupBy")
+        if group_by is not None and group_by not in meter.dimensions:
+            errors["groupBy"] = [
+                f"groupBy must be one of the meter's dimensions ({', '.join(meter.dimensions) or 'none'})"
+            ]
+        if errors:
+            raise RequestValidationError(errors, location="query")
+        windows = selectors.usage_windows(
+            meter=meter,
+            tenant_id=tenant_id,
+            start=start,
+            end=end,
+            interval=interval,
+            time_zone=params["timeZone"],
+            group_by=group_by,
+        )
+        results = [usage_window_data(window, zone) for window in windows]
+        keys = [_result_key(result) for result in results]
+        salt = f"metering.usage.{meter.pk}"
+        cursor = decode_token(request, salt=salt)
+        if cursor is not None:
+            if len(cursor) != 3 or not all(isinstance(part, str) for part in cursor):
+                raise RequestValidationError(
+                    {"next_token": ["next_token is malformed or not for this list"]}, location="query"
+                )
+            after = tuple(cursor)
+            results = [result for result, key in zip(results, keys, strict=True) if key > after]
+            keys = [key for key in keys if key > after]
+        body = {
+            "data": {
+                "meterId": str(meter.pk),
+                "meterApiName": meter.api_name,
+                "aggregation": meter.aggregation,
+                "timeGroupingInterval": interval,
+                "results": results[:limit],
+            }
+        }
+        if len(results) > limit:
+            body["next_token"] = encode_token(list(keys[limit - 1]), salt=salt)
+        return Response(body)
+
+
+def _result_key(result: dict) -> tuple[str, str, str]:
+    start = datetime.fromisoformat(result["windowStart"]).astimezone(UTC).isoformat()
+    return (result["tenantId"], json.dumps(result["group"], sort_keys=True), start)

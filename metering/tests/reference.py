@@ -1,0 +1,50 @@
+"""An independent reference for usage queries: aggregation computed in plain Python from the
+live events, with windows keyed by local wall-clock fields (not by our window arithmetic)."""
+
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+
+def window_key(moment: datetime, interval: str, zone: ZoneInfo) -> tuple:
+    local = moment.astimezone(zone)
+    if interval == "HOUR":
+        # two wall-clock hours 01:00 exist on a fall-back day; the UTC offset tells them apart
+        return (local.date(), local.hour, local.utcoffset())
+    if interval == "DAY":
+        return (local.date(),)
+    if interval == "WEEK":
+        return tuple(local.isocalendar()[:2])
+    return (local.year, local.month)
+
+
+def result_key(window_start_iso: str, interval: str, zone: ZoneInfo) -> tuple:
+    return window_key(datetime.fromisoformat(window_start_iso), interval, zone)
+
+
+def aggregate(events: list[dict], aggregation: str, interval: str, zone: ZoneInfo, group_by: str | None) -> dict:
+    """{(tenantId, group value, window key): (value, count)} for the given live events."""
+    buckets = defaultdict(list)
+    for event in events:
+        group = event["dimensions"].get(group_by) if group_by else None
+        buckets[(event["tenantId"], group, window_key(event["at"], interval, zone))].append(event)
+    result = {}
+    for key, members in buckets.items():
+        values = [Decimal(str(event["meterValue"])) for event in members]
+        if aggregation == "SUM":
+            value = sum(values)
+        elif aggregation == "COUNT":
+            value = Decimal(len(members))
+        elif aggregation == "MIN":
+            value = min(values)
+        elif aggregation == "MAX":
+            value = max(values)
+        elif aggregation == "AVG":
+            value = sum(values) / len(values)
+        elif aggregation == "LATEST":
+            value = Decimal(str(max(members, key=lambda event: (event["at"], event["eventId"]))["meterValue"]))
+        else:
+            value = Decimal(len({event["userId"] for event in members}))
+        result[key] = (value, len(members))
+    return result

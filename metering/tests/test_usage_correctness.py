@@ -1,0 +1,230 @@
+"""Every aggregation against a plain-Python reference over the same seeded random events,
+across windows, time zones (UTC, New York across a DST change, Kolkata), group-by, late
+events, duplicates and cancellations."""
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection, connections
+from django.test import override_settings
+
+from metering.interface import UsageQuery
+from metering.models import UsageEvent, UsageRollup
+from metering.providers.native import usage_windows_portable
+from metering.selectors import usage_windows
+from metering.services import usage_events_cancel, usage_events_ingest
+from metering.tests.reference import aggregate, result_key
+
+# Two stretches of time: one crossing a month end, one crossing New York's 2025 fall-back
+# (2025-11-02 06:00 UTC) — and Kolkata's +05:30 day boundaries everywhere.
+STRETCHES = [
+    (datetime(2025, 6, 27, tzinfo=UTC), datetime(2025, 7, 3, tzinfo=UTC)),
+    (datetime(2025, 10, 30, tzinfo=UTC), datetime(2025, 11, 4, tzinfo=UTC)),
+]
+QUERY_RANGE = (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC))
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
+INTERVALS = ["HOUR", "DAY", "WEEK", "MONTH"]
+LONG_BACKDATING = override_settings(SBT={"USAGE_MAX_BACKDATE_DAYS": 36500})
+
+
+def random_events(rng: random.Random, tenants, meter_api_name: str, count: int, stretches=STRETCHES) -> list[dict]:
+    events = []
+    for index in range(count):
+        start, end = rng.choice(stretches)
+        at = start + timedelta(seconds=rng.randrange(int((end - start).total_seconds())))
+        if events and rng.random() < 0.1:
+            at = events[-1]["at"]  # same instant: LATEST breaks the tie by eventId
+        events.append(
+            {
+                "eventId": f"evt-{index:05d}",
+                "meterApiName": meter_api_name,
+                "tenantId": str(rng.choice(tenants).pk),
+                "meterValue": str(Decimal(rng.randrange(-5000, 100000)) / 1000),
+                "timestamp": at.isoformat() if rng.random() < 0.5 else int(at.timestamp() * 1000),
+                "dimensions": {"region": rng.choice(["eu", "us", "ap"])} if rng.random() < 0.9 else {},
+                "userId": f"user-{rng.randrange(40)}",
+                "at": at,
+            }
+        )
+    return events
+
+
+def wire(events: list[dict]) -> list[dict]:
+    return [{key: value for key, value in event.items() if key != "at"} for event in events]
+
+
+def ingest_shuffled(rng: random.Random, events: list[dict]) -> None:
+    """In random order (late events), in batches, each batch partly resent (duplicates)."""
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    for start in range(0, len(shuffled), 97):
+        batch = wire(shuffled[start : start + 97])
+        usage_events_ingest(events=batch)
+        usage_events_ingest(events=batch[: len(batch) // 3])
+
+
+def assert_matches_reference(meter, live, zone_name, interval, group_by, time_range=QUERY_RANGE):
+    zone = ZoneInfo(zone_name)
+    windows = usage_windows(
+        meter=meter,
+        tenant_id=None,
+        start=time_range[0],
+        end=time_range[1],
+        interval=interval,
+        time_zone=zone_name,
+        group_by=group_by,
+    )
+    got = {
+        (
+            str(window.tenant_id),
+            window.group.get(group_by) if group_by else None,
+            result_key(window.window_start.astimezone(zone).isoformat(), interval, zone),
+        ): (window.value, window.event_count)
+        for window in windows
+    }
+    expected = aggregate(live, meter.aggregation, interval, zone, group_by)
+    assert len(got) == len(windows), "each (tenant, group, window) must appear once"
+    assert set(got) == set(expected)
+    for key, (value, count) in expected.items():
+        got_value, got_count = got[key]
+        assert got_count == count, key
+        if meter.aggregation == "AVG":
+            assert abs(got_value - value) < Decimal("1e-9"), key
+        else:
+            assert got_value == value, key
+    for window in windows:
+        assert window.window_start < window.window_end
+    portable = usage_windows_portable(
+        UsageQuery(
+            meter_id=meter.pk,
+            aggregation=meter.aggregation,
+            tenant_id=None,
+            start=time_range[0],
+            end=time_range[1],
+            interval=interval,
+            time_zone=zone_name,
+            group_by=group_by,
+        )
+    )
+    assert portable == windows, "the SQLite/fallback path must give the same answer"
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
+@pytest.mark.parametrize("aggregation", ["SUM", "COUNT", "MIN", "MAX", "AVG", "LATEST", "UNIQUE_COUNT"])
+def test_every_aggregation_matches_the_reference(aggregation, make_tenant, make_meter):
+    rng = random.Random(f"metering-{aggregation}")
+    tenants = [make_tenant("a"), make_tenant("b")]
+    meter = make_meter(
+        "m-" + aggregation.lower(),
+        aggregation,
+        dimensions=("region",),
+        unique_property="userId" if aggregation == "UNIQUE_COUNT" else "",
+    )
+    events = random_events(rng, tenants, meter.api_name, 600)
+    ingest_shuffled(rng, events)
+    cancelled = set(rng.sample([event["eventId"] for event in events], 60))
+    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 60
+    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 0, "cancelling twice"
+    live = [event for event in events if event["eventId"] not in cancelled]
+    assert UsageEvent.objects.filter(cancelled_at__isnull=True).count() == len(live)
+    assert UsageEvent.objects.count() == len(events), "cancelled events stay stored"
+    for zone_name in ZONES:
+        for interval in INTERVALS:
+            for group_by in (None, "region"):
+                assert_matches_reference(meter, live, zone_name, interval, group_by)
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
+def test_new_york_days_around_the_dst_change_are_23_24_and_25_hours(tenant, make_meter):
+    meter = make_meter("dst", "COUNT")
+    hours = [datetime(2025, 11, 1, 4, tzinfo=UTC) + timedelta(minutes=30 * step) for step in range(4 * 48)]
+    usage_events_ingest(
+        events=[{"meterApiName": "dst", "tenantId": str(tenant.pk), "timestamp": at.isoformat()} for at in hours]
+    )
+    windows = usage_windows(
+        meter=meter,
+        tenant_id=tenant.pk,
+        start=datetime(2025, 11, 1, 4, tzinfo=UTC),
+        end=datetime(2025, 11, 4, 5, tzinfo=UTC),
+        time_zone="America/New_York",
+    )
+    lengths = [(window.window_end - window.window_start) for window in windows]
+    assert lengths[:3] == [timedelta(hours=24), timedelta(hours=25), timedelta(hours=24)]
+    assert [window.value for window in windows[:3]] == [48, 50, 48]
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
+@pytest.mark.parametrize("aggregation", ["SUM", "LATEST", "UNIQUE_COUNT"])
+def test_a_zone_whose_windows_are_not_whole_buckets_is_read_exactly_from_raw_events(
+    aggregation, make_tenant, make_meter
+):
+    # Liberia kept its local mean time (-00:44:30) until 1972: its days start at 00:44:30 UTC.
+    rng = random.Random(f"monrovia-{aggregation}")
+    tenants = [make_tenant("a")]
+    meter = make_meter(
+        "m", aggregation, dimensions=("region",), unique_property="userId" if aggregation == "UNIQUE_COUNT" else ""
+    )
+    stretch = [(datetime(1971, 3, 1, tzinfo=UTC), datetime(1971, 3, 5, tzinfo=UTC))]
+    events = random_events(rng, tenants, meter.api_name, 200, stretch)
+    ingest_shuffled(rng, events)
+    time_range = (datetime(1971, 2, 25, tzinfo=UTC), datetime(1971, 3, 10, tzinfo=UTC))
+    for interval in ("HOUR", "DAY"):
+        assert_matches_reference(meter, events, "Africa/Monrovia", interval, None, time_range)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_clients_with_overlapping_batches_count_each_event_once(make_tenant, make_meter):
+    tenants = [make_tenant("a"), make_tenant("b")]
+    meter = make_meter("concurrent", "SUM")
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    pool = [
+        {
+            "eventId": f"c-{index}",
+            "meterApiName": meter.api_name,
+            "tenantId": str(tenants[index % 2].pk),
+            "meterValue": index,
+            "timestamp": (now - timedelta(minutes=index % 240)).isoformat(),
+        }
+        for index in range(1500)
+    ]
+    failures = []
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        try:
+            for _ in range(4):
+                start = rng.randrange(0, 1200)
+                batch = pool[start : start + 300]
+                rng.shuffle(batch)
+                usage_events_ingest(events=batch)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    sent = set()
+    for number in range(10):
+        rng = random.Random(number)
+        for _ in range(4):
+            start = rng.randrange(0, 1200)
+            sent |= {event["eventId"] for event in pool[start : start + 300]}
+            rng.shuffle(pool[start : start + 300])
+    assert UsageEvent.objects.count() == len(sent)
+    expected_total = sum(int(event_id.split("-")[1]) for event_id in sent)
+    total = sum(row.total for row in UsageRollup.objects.filter(meter=meter))
+    assert total == expected_total
+    assert sum(row.count for row in UsageRollup.objects.filter(meter=meter)) == len(sent)
+    assert connection.vendor == "postgresql"
