@@ -1,10 +1,7 @@
 """Fixtures of the billing tests: a fake Stripe on loopback and the provider pointed at it."""
 
-from datetime import timedelta
-
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 from billing.tests.fake_stripe import FakeStripe
 from events.services import event_publish
@@ -77,26 +74,3 @@ def onboard(publish):
         )
 
     return run
-
-
-@pytest.fixture(scope="session")
-def usage_partitions(django_db_setup, django_db_blocker):
-    """Metering's monthly partitions for the last 35 days, committed once for the session.
-
-    Created directly rather than through ``metering.partitions.partitions_ensure``: that
-    function's in-process cache remembers partitions created inside a test's rolled-back
-    transaction, so after the metering tests it believes in partitions that no longer exist
-    (reported to the metering owner).
-    """
-    from django.db import connection
-
-    from metering.partitions import month_start, next_month, partition_name
-
-    now = timezone.now()
-    months = {month_start(now - timedelta(days=days)) for days in (0, 18, 36)}
-    with django_db_blocker.unblock(), transaction.atomic(), connection.cursor() as cursor:
-        for start in sorted(months):
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF metering_usageevent "
-                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_month(start).isoformat()}')"
-            )

@@ -15,7 +15,7 @@ from metering.interface import MeterSpec
 from metering.services import meter_create, usage_events_cancel, usage_events_ingest
 from sbt_site.errors import ProviderError
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("usage_partitions")]
+pytestmark = pytest.mark.django_db
 
 METER = "api_calls"
 
