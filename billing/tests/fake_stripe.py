@@ -92,6 +92,7 @@ class FakeStripe:
         self.drops_left = 0
         self.drop_rate = 0.0
         self.dropped = 0
+        self.latency = 0.0  # seconds each request takes before it is handled (to interleave clients)
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -190,6 +191,8 @@ class FakeStripe:
         raw = request.rfile.read(length).decode() if length else ""
         url = urlsplit(request.path)
         params = parse_form(raw if method == "POST" else url.query)
+        if self.latency:
+            time.sleep(self.latency)
         with self.lock:
             self.requests.append((method, url.path))
             try:
