@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.db.models import Sum
+from django.utils.html import format_html
 
 from billing import services
 from billing.models import BillingCustomer, BillingUser, UsagePush, WebhookEvent
@@ -34,13 +35,10 @@ class BillingCustomerAdmin(admin.ModelAdmin):
         "created",
         "modified",
     )
-    exclude = ()
     inlines = [BillingUserInline]
 
     @admin.display(description="provider customer")
     def provider_link(self, customer):
-        from django.utils.html import format_html
-
         if customer.provider == "stripe" and customer.provider_customer_id:
             return format_html(
                 '<a href="https://dashboard.stripe.com/customers/{}" target="_blank" rel="noopener">{}</a>',
@@ -75,7 +73,8 @@ class UsagePushAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        # The sums follow the operator's filters: they are computed on the changelist's queryset.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
         if changelist is not None:
             totals = changelist.queryset.filter(status=UsagePush.Status.SENT).aggregate(total=Sum("value"))
             failed = changelist.queryset.filter(status=UsagePush.Status.FAILED).count()
