@@ -151,3 +151,11 @@ def test_a_user_event_before_the_customer_exists_is_retried(local_billing, make_
 
     assert handler_run_execute(event=event, handler_name=run.handler).status == HandlerRun.Status.SUCCEEDED
     assert BillingUser.objects.get().user_name == "ann"
+
+
+def test_rate_limits_are_retried_with_backoff(stripe_billing, priced_tenant, onboard):
+    stripe_billing.fail_next(2, status=429)
+    onboard(priced_tenant)
+    assert posts(stripe_billing, "/v1/customers") == 3
+    assert BillingCustomer.objects.get().status == BillingCustomer.Status.ACTIVE
+    assert len(stripe_billing.customers) == 1
