@@ -36,6 +36,16 @@ class BillingCustomerAdmin(admin.ModelAdmin):
         "modified",
     )
     inlines = [BillingUserInline]
+    actions = ["sync_subscription"]
+
+    @admin.action(description="Sync the selected customers' subscriptions with their tenants' prices")
+    def sync_subscription(self, request, queryset):
+        results = services.billing_subscriptions_sync(tenant_ids=list(queryset.values_list("tenant_id", flat=True)))
+        for tenant_id, error in results:
+            if error:
+                self.message_user(request, f"{tenant_id}: {error}", messages.ERROR)
+        synced = sum(1 for _, error in results if not error)
+        self.message_user(request, f"{synced} of {len(results)} subscription(s) in sync with their tenants' prices.")
 
     @admin.display(description="provider customer")
     def provider_link(self, customer):

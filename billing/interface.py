@@ -36,10 +36,13 @@ class PriceRef:
 
 @dataclass(frozen=True)
 class CustomerInput:
+    """``customer_id`` is the provider customer the control plane already recorded, if any."""
+
     tenant_id: UUID
     name: str
     email: str
     prices: tuple[PriceRef, ...] = ()
+    customer_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,19 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def create_customer(self, customer: CustomerInput) -> CustomerRef:
-        """Create the tenant's customer and, when it has prices, a subscription to them."""
+        """Create the tenant's customer and, when it has prices, a subscription to them.
+
+        Must not create a second customer or subscription for a tenant the provider already
+        holds, however long ago the first attempt was (look it up before creating).
+        """
+
+    @abstractmethod
+    def sync_subscription(self, customer: CustomerInput, current: CustomerRef) -> CustomerRef:
+        """Make the customer's subscription bill exactly ``customer.prices`` (the tenant's prices now).
+
+        Adds the prices it lacks and removes the ones no longer registered; creates the
+        subscription if the customer has none. Returns the customer's new state; idempotent.
+        """
 
     @abstractmethod
     def delete_customer(self, customer: CustomerRef) -> CustomerRef:

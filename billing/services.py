@@ -27,7 +27,7 @@ from billing.interface import (
 from billing.models import BillingCustomer, BillingUser, UsagePush, WebhookEvent
 from events.services import event_publish
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import NotFound, ProviderError
+from sbt_site.errors import Conflict, NotFound, ProviderError, ServiceError
 from sbt_site.providers import get_provider
 from tenants.models import Tenant
 
@@ -77,21 +77,31 @@ def _locked_customer(tenant: Tenant) -> BillingCustomer:
     return BillingCustomer.objects.select_for_update().get(tenant=tenant)
 
 
+def _customer_input(tenant: Tenant, customer: BillingCustomer) -> CustomerInput:
+    return CustomerInput(
+        tenant_id=tenant.pk,
+        name=tenant.name,
+        email=tenant.email,
+        prices=tenant_prices(tenant),
+        customer_id=customer.provider_customer_id,
+    )
+
+
 @transaction.atomic
 def billing_customer_create(*, tenant_id: UUID | str) -> BillingCustomer:
     """Create the tenant's customer (and subscription to its prices) at the provider, once.
 
     Safe to call again: a customer that exists is returned unchanged, and the provider call is
-    itself idempotent for a run that crashed after the provider answered.
+    itself idempotent for a run that crashed after the provider answered, however long ago:
+    the provider id our row holds is used first, else the provider looks the tenant up before
+    creating anything (Stripe: search by ``metadata.tenant_id``).
     """
     tenant = _tenant(tenant_id)
     customer = _locked_customer(tenant)
     if customer.status != BillingCustomer.Status.PENDING:
         return customer
     provider = billing_provider()
-    ref = provider.create_customer(
-        CustomerInput(tenant_id=tenant.pk, name=tenant.name, email=tenant.email, prices=tenant_prices(tenant))
-    )
+    ref = provider.create_customer(_customer_input(tenant, customer))
     customer.provider = provider.name
     customer.provider_customer_id = ref.customer_id
     customer.provider_subscription_id = ref.subscription_id
@@ -102,9 +112,35 @@ def billing_customer_create(*, tenant_id: UUID | str) -> BillingCustomer:
     return customer
 
 
-@transaction.atomic
 def billing_customer_delete(*, tenant_id: UUID | str) -> BillingCustomer | None:
-    """Offboard the tenant's customer: the provider stops billing it. Idempotent."""
+    """Offboard the tenant's customer: push its remaining usage, then the provider stops billing it.
+
+    The final push sends every closed hourly window not yet billed **and the hour in progress**
+    (what metering holds of it: from the offboardingRequest on, metering refuses the tenant's
+    usage, so that hour cannot grow any more), so the final invoice the cancellation issues
+    includes it. If any window cannot be pushed, nothing is cancelled and a retryable
+    ProviderError makes the event bus try the offboarding again later. Idempotent.
+    """
+    customer = BillingCustomer.objects.filter(tenant_id=tenant_id).first()
+    if customer is None or customer.status == BillingCustomer.Status.CANCELED:
+        return customer
+    if customer.provider_customer_id and customer.status != BillingCustomer.Status.PENDING:
+        # Identifiers are deterministic: if this runs inside a caller's transaction (the event
+        # bus's savepoint) and rolls back, the next attempt resends the same records, billed once.
+        result = usage_push_run(tenant_id=customer.tenant_id, include_current_hour=True)
+        if result.failed:
+            errors = "; ".join(error for line in result.lines for error in line.errors[:1])
+            raise ProviderError(
+                f"The final usage of tenant {customer.tenant_id} could not be pushed ({result.failed} windows "
+                f"failed: {errors}); its subscription stays active until it is",
+                retryable=True,
+                code="final_push_failed",
+            )
+    return _billing_customer_cancel(tenant_id=customer.tenant_id)
+
+
+@transaction.atomic
+def _billing_customer_cancel(*, tenant_id: UUID | str) -> BillingCustomer | None:
     customer = BillingCustomer.objects.select_for_update().filter(tenant_id=tenant_id).first()
     if customer is None or customer.status == BillingCustomer.Status.CANCELED:
         return customer
@@ -114,6 +150,50 @@ def billing_customer_delete(*, tenant_id: UUID | str) -> BillingCustomer | None:
     customer.status = BillingCustomer.Status.CANCELED
     customer.save()
     return customer
+
+
+@transaction.atomic
+def billing_subscription_sync(*, tenant_id: UUID | str) -> BillingCustomer:
+    """Make the tenant's subscription at the provider bill exactly its registered prices now.
+
+    The tenants app publishes no event when a tenant's ``prices`` change (PUT /tenants/{id},
+    PATCH of a registration's tenantData): run this afterwards, from ``billing_subscription_sync``
+    or the admin. A customer not created yet needs nothing (onboarding uses the prices of the
+    moment); an offboarded one is refused. Idempotent: prices already billed change nothing.
+    """
+    tenant = _tenant(tenant_id)
+    customer = BillingCustomer.objects.select_for_update().filter(tenant=tenant).first()
+    if customer is None or customer.status == BillingCustomer.Status.PENDING:
+        return customer
+    if customer.status == BillingCustomer.Status.CANCELED:
+        raise Conflict(f"Tenant {tenant.pk} is offboarded: its subscription was cancelled", code="offboarded")
+    ref = billing_provider().sync_subscription(_customer_input(tenant, customer), customer_ref(customer))
+    customer.provider_subscription_id = ref.subscription_id
+    customer.subscription_status = ref.subscription_status
+    customer.save()
+    return customer
+
+
+def billing_subscriptions_sync(*, tenant_ids: list[UUID | str] | None = None) -> list[tuple[UUID, str]]:
+    """Sync the given tenants' subscriptions (default: every active customer's); (tenant, error or "") each.
+
+    One tenant's failure does not stop the others; its message is returned.
+    """
+    if tenant_ids is None:
+        tenant_ids = list(
+            BillingCustomer.objects.filter(status__in=(BillingCustomer.Status.ACTIVE, BillingCustomer.Status.PAST_DUE))
+            .order_by("created", "id")
+            .values_list("tenant_id", flat=True)
+        )
+    results = []
+    for tenant_id in tenant_ids:
+        try:
+            billing_subscription_sync(tenant_id=tenant_id)
+        except ServiceError as exc:
+            results.append((tenant_id, exc.message))
+        else:
+            results.append((tenant_id, ""))
+    return results
 
 
 def _customer_for_users(tenant_id: UUID | str) -> BillingCustomer:
@@ -507,6 +587,7 @@ def usage_push_run(
     dry_run: bool = False,
     now: datetime | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
+    include_current_hour: bool = False,
 ) -> PushResult:
     """Push every closed hourly window since the last successful push, per tenant and meter.
 
@@ -514,12 +595,16 @@ def usage_push_run(
     since (late or cancelled usage, re-read ``BILLING_PUSH_LOOKBACK_HOURS`` back) is corrected
     by a new revision (docs/billing.md "Corrections"). Never runs inside a transaction: each row
     is committed before it is sent, so a crash or a lost answer is resent, never billed twice.
+
+    ``include_current_hour`` also sends the hour in progress as far as it is known: only for
+    a tenant whose usage can no longer grow (offboarding), as a later push would have to
+    correct it otherwise.
     """
     from metering.selectors import usage_window_totals
 
     provider = billing_provider()
     now = now or timezone.now()
-    end = _hour_floor(now)
+    end = _hour_floor(now) + (HOUR if include_current_hour else timedelta(0))
     earliest = None
     if provider.usage_max_age_seconds is not None:
         earliest = _hour_floor(now - timedelta(seconds=provider.usage_max_age_seconds)) + HOUR

@@ -36,6 +36,15 @@ class LocalBillingProvider(BillingProvider):
             subscription_status="active" if customer.prices else "",
         )
 
+    def sync_subscription(self, customer: CustomerInput, current: CustomerRef) -> CustomerRef:
+        # Local "subscriptions" hold nothing but their id: billing follows the tenant's prices.
+        subscription_id = current.subscription_id or (f"local_sub_{customer.tenant_id.hex}" if customer.prices else "")
+        return CustomerRef(
+            customer_id=current.customer_id,
+            subscription_id=subscription_id,
+            subscription_status="active" if subscription_id else "",
+        )
+
     def delete_customer(self, customer: CustomerRef) -> CustomerRef:
         return CustomerRef(
             customer_id=customer.customer_id,

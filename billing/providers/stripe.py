@@ -1,8 +1,9 @@
 """The Stripe billing provider.
 
-- A tenant is a Stripe Customer (``metadata.tenant_id``); its registered prices become one
-  Subscription, cancelled (with a final invoice) on offboarding. The Customer itself is kept so
-  its invoices stay readable.
+- A tenant is a Stripe Customer (``metadata.tenant_id``, looked up by search before one is
+  created); its registered prices become one Subscription, whose items follow the tenant's
+  prices (``sync_subscription``) and which is cancelled (with a final invoice) on offboarding.
+  The Customer itself is kept so its invoices stay readable.
 - Usage is sent as Billing Meter events: ``event_name`` is the meter's api name,
   ``payload.stripe_customer_id`` the customer, ``payload.value`` the window's value, and the
   ``identifier`` is deterministic, so Stripe refuses a second copy of a record it holds.
@@ -14,6 +15,7 @@ list, several during a rotation), optionally ``api_base`` (a Stripe-compatible s
 tests' fake), ``timeout``, ``max_attempts``, ``retry_backoff_seconds``, ``webhook_tolerance``.
 """
 
+import logging
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
@@ -30,6 +32,9 @@ from billing.interface import (
     WebhookEventData,
 )
 from billing.providers.stripe_api import StripeApi
+from sbt_site.errors import Conflict
+
+logger = logging.getLogger(__name__)
 
 DAY = 24 * 3600
 
@@ -71,13 +76,64 @@ class StripeBillingProvider(BillingProvider):
 
     def create_customer(self, customer: CustomerInput) -> CustomerRef:
         tenant_id = str(customer.tenant_id)
-        created = self.api.customer_create(tenant_id=tenant_id, name=customer.name, email=customer.email)
+        customer_id = customer.customer_id or self._existing_customer_id(tenant_id)
+        if not customer_id:
+            # Within 24 hours a retry replays the first answer (the idempotency key); after that
+            # the search above finds the customer the first attempt created.
+            customer_id = self.api.customer_create(tenant_id=tenant_id, name=customer.name, email=customer.email)["id"]
         if not customer.prices:
-            return CustomerRef(customer_id=created["id"])
+            return CustomerRef(customer_id=customer_id)
+        return self.sync_subscription(customer, CustomerRef(customer_id=customer_id))
+
+    def _existing_customer_id(self, tenant_id: str) -> str:
+        found = self.api.customer_search(tenant_id=tenant_id)
+        if len(found) > 1:
+            logger.warning(
+                "Stripe holds %s customers for tenant %s (%s): using the oldest",
+                len(found),
+                tenant_id,
+                ", ".join(customer["id"] for customer in found),
+            )
+        return found[0]["id"] if found else ""
+
+    def sync_subscription(self, customer: CustomerInput, current: CustomerRef) -> CustomerRef:
+        tenant_id = str(customer.tenant_id)
         price_ids = list(dict.fromkeys(price.price_id for price in customer.prices))
-        subscription = self.api.subscription_create(tenant_id=tenant_id, customer_id=created["id"], price_ids=price_ids)
+        subscription = None
+        if current.subscription_id:
+            subscription = self.api.subscription_retrieve(current.subscription_id)
+            if subscription.get("status") == "canceled":
+                subscription = None
+        if subscription is None:
+            # A subscription an earlier attempt created but could not record (its answer lost,
+            # its idempotency key long forgotten) is found here, not created a second time.
+            existing = self.api.subscriptions_of_tenant(tenant_id=tenant_id, customer_id=current.customer_id)
+            subscription = existing[0] if existing else None
+        if subscription is None:
+            if not price_ids:
+                return CustomerRef(customer_id=current.customer_id)
+            subscription = self.api.subscription_create(
+                tenant_id=tenant_id, customer_id=current.customer_id, price_ids=price_ids
+            )
+        else:
+            items = (subscription.get("items") or {}).get("data") or []
+            billed = {item["price"]["id"]: item["id"] for item in items}
+            add = [price_id for price_id in price_ids if price_id not in billed]
+            delete = [item_id for price_id, item_id in billed.items() if price_id not in price_ids]
+            if not price_ids:
+                raise Conflict(
+                    f"Tenant {tenant_id} has no prices left, and a Stripe subscription needs at least one: "
+                    f"subscription {subscription['id']} was left as it is (offboard the tenant or cancel it in Stripe)",
+                    code="subscription_needs_a_price",
+                )
+            if add or delete:
+                subscription = self.api.subscription_items_update(
+                    subscription_id=subscription["id"], add_price_ids=add, delete_item_ids=delete
+                )
         return CustomerRef(
-            customer_id=created["id"], subscription_id=subscription["id"], subscription_status=subscription["status"]
+            customer_id=current.customer_id,
+            subscription_id=subscription["id"],
+            subscription_status=subscription.get("status", ""),
         )
 
     def delete_customer(self, customer: CustomerRef) -> CustomerRef:

@@ -6,6 +6,7 @@ into ``sbt_site.errors.ProviderError(retryable=...)``. Nothing outside it import
 The library's own retries are off so that this module alone decides (and tests can count).
 """
 
+import hashlib
 import logging
 import random
 import time
@@ -53,6 +54,10 @@ def _provider_error(exc: stripe.StripeError, action: str) -> ProviderError:
         retryable=retryable,
         code=f"stripe_{exc.code}" if getattr(exc, "code", None) else "stripe_error",
     )
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def format_value(value: Decimal) -> str:
@@ -112,14 +117,60 @@ class StripeApi:
         customer = self.call("create a customer", lambda: self.client.v1.customers.create(params, options))
         return customer.to_dict()
 
+    def customer_search(self, *, tenant_id: str) -> list[dict]:
+        """Customers whose ``metadata.tenant_id`` is ``tenant_id``, oldest first.
+
+        Stripe's search is eventually consistent (searchable within a minute, up to an hour
+        behind during outages): it finds customers created before the idempotency key's 24 hours
+        ran out, not one created a moment ago (the idempotency key covers those).
+        """
+        if "'" in tenant_id or "\\" in tenant_id:
+            raise ValueError(f"Unexpected character in tenant id {tenant_id!r}")
+        params = {"query": f"metadata['tenant_id']:'{tenant_id}'", "limit": 10}
+        result = self.call("search customers", lambda: self.client.v1.customers.search(params))
+        customers = [customer.to_dict() for customer in result.data]
+        return sorted(customers, key=lambda customer: (customer.get("created") or 0, customer["id"]))
+
+    def subscriptions_of_tenant(self, *, tenant_id: str, customer_id: str) -> list[dict]:
+        """The customer's subscriptions that are not cancelled and were created for ``tenant_id``.
+
+        A list, not a search: lists are consistent the moment a subscription exists.
+        """
+        params = {"customer": customer_id, "limit": 100}
+        result = self.call("list subscriptions", lambda: self.client.v1.subscriptions.list(params))
+        subscriptions = [subscription.to_dict() for subscription in result.data]
+        return sorted(
+            (sub for sub in subscriptions if (sub.get("metadata") or {}).get("tenant_id") == tenant_id),
+            key=lambda sub: (sub.get("created") or 0, sub["id"]),
+        )
+
     def subscription_create(self, *, tenant_id: str, customer_id: str, price_ids: list[str]) -> dict:
         params = {
             "customer": customer_id,
             "items": [{"price": price_id} for price_id in price_ids],
             "metadata": {"tenant_id": tenant_id},
         }
-        options = {"idempotency_key": f"sbt-subscription-{tenant_id}"}
+        # The prices are part of the key: a retry after the tenant's prices were corrected is a
+        # new request, not an idempotency_error about different parameters.
+        prices = _digest(price_ids)
+        options = {"idempotency_key": f"sbt-subscription-{tenant_id}-{prices}"}
         subscription = self.call("create a subscription", lambda: self.client.v1.subscriptions.create(params, options))
+        return subscription.to_dict()
+
+    def subscription_items_update(
+        self, *, subscription_id: str, add_price_ids: list[str], delete_item_ids: list[str]
+    ) -> dict:
+        """Add prices to a subscription and remove items from it, in one request."""
+        items = [{"id": item_id, "deleted": True} for item_id in delete_item_ids]
+        items += [{"price": price_id} for price_id in add_price_ids]
+        params = {"items": items, "proration_behavior": "none"}
+        # Unique per change: the items it starts from and the prices it adds.
+        change = _digest([*sorted(delete_item_ids), "+", *sorted(add_price_ids)])
+        options = {"idempotency_key": f"sbt-subscription-items-{subscription_id}-{change}"}
+        subscription = self.call(
+            "change a subscription's prices",
+            lambda: self.client.v1.subscriptions.update(subscription_id, params, options),
+        )
         return subscription.to_dict()
 
     def subscription_retrieve(self, subscription_id: str) -> dict:

@@ -7,10 +7,20 @@ the provider must respect: required fields, the meter event timestamp window (35
 idempotency keys (same key and parameters: the first answer is replayed; other parameters:
 an idempotency_error). Faults on demand: ``fail_next(n)`` answers n requests with a 500 before
 doing anything; ``drop_rate``/``drop_next(n)`` apply a request and then close the connection
-without answering, as a lost response would.
+without answering, as a lost response would; ``forget_idempotency_keys()`` is Stripe pruning
+keys older than 24 hours.
 
-Only the endpoints used are implemented: customers, subscriptions, prices, billing meters,
-meter events, meter event adjustments, meter event summaries.
+Customer search (``GET /v1/customers/search``) understands ``metadata['key']:'value'`` clauses
+joined by ``AND`` and is eventually consistent as Stripe's is ("data is searchable in less than
+a minute; during outages up to an hour behind"): a customer created or changed less than
+``search_lag_seconds`` ago (by the fake's clock) is not found. Lists are consistent at once.
+
+Cancelling a subscription with ``invoice_now`` issues a final invoice (``invoices``) billing
+every live meter event of the customer on the subscription's meters not yet invoiced (real
+Stripe bills the period's events; the tests only need "was it on the final invoice").
+
+Only the endpoints used are implemented: customers (and their search), subscriptions, prices,
+billing meters, meter events, meter event adjustments, meter event summaries.
 """
 
 import json
@@ -85,11 +95,14 @@ class FakeStripe:
         self.meters: dict[str, dict] = {}
         self.meter_events: dict[str, dict] = {}  # by identifier
         self.adjustments: list[dict] = []
+        self.invoices: list[dict] = []
+        self.search_lag_seconds = 0.0
         self.idempotency: dict[str, tuple[str, dict, int, dict]] = {}
         self.requests: list[tuple[str, str]] = []
         self.failures_left = 0
         self.failure_status = 500
         self.drops_left = 0
+        self.drop_path: str | None = None
         self.drop_rate = 0.0
         self.dropped = 0
         self.latency = 0.0  # seconds each request takes before it is handled (to interleave clients)
@@ -143,9 +156,15 @@ class FakeStripe:
         with self.lock:
             self.failures_left, self.failure_status = count, status
 
-    def drop_next(self, count: int) -> None:
+    def drop_next(self, count: int, *, path: str | None = None) -> None:
+        """Apply the next ``count`` writes (to ``path`` only, if given) and lose their answers."""
         with self.lock:
-            self.drops_left = count
+            self.drops_left, self.drop_path = count, path
+
+    def forget_idempotency_keys(self) -> None:
+        """What Stripe does with keys once they are 24 hours old: the next request is new."""
+        with self.lock:
+            self.idempotency.clear()
 
     # --- inspection (tests) ------------------------------------------------------------------
 
@@ -166,6 +185,10 @@ class FakeStripe:
                     "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]},
                 }
             )
+
+    def create_customer_for_tests(self, *, tenant_id: str) -> dict:
+        with self.lock:
+            return self._customer_create({"name": "test", "metadata": {"tenant_id": tenant_id}})
 
     def live_events(self, event_name: str | None = None) -> list[dict]:
         return [
@@ -227,7 +250,7 @@ class FakeStripe:
                 headers = {"Stripe-Should-Retry": "true"} if status >= 500 else {}
             drop = False
             if status == 200 and method != "GET":
-                if self.drops_left > 0:
+                if self.drops_left > 0 and self.drop_path in (None, url.path):
                     self.drops_left -= 1
                     drop = True
                 elif self.drop_rate and self.random.random() < self.drop_rate:
@@ -252,6 +275,7 @@ class FakeStripe:
     def route(self, method: str, path: str, params: dict) -> dict:
         routes = [
             ("POST", r"/v1/customers", lambda m: self._customer_create(params)),
+            ("GET", r"/v1/customers/search", lambda m: self._customer_search(params)),
             ("GET", r"/v1/customers", lambda m: self._list(self.customers, params, email=params.get("email"))),
             ("GET", r"/v1/customers/([^/]+)", lambda m: self._get(self.customers, "customer", m[1])),
             ("DELETE", r"/v1/customers/([^/]+)", lambda m: self._customer_delete(m[1])),
@@ -259,10 +283,11 @@ class FakeStripe:
             (
                 "GET",
                 r"/v1/subscriptions",
-                lambda m: self._list(self.subscriptions, params, customer=params.get("customer")),
+                lambda m: self._subscription_list(params),
             ),
             ("GET", r"/v1/subscriptions/([^/]+)", lambda m: self._get(self.subscriptions, "subscription", m[1])),
-            ("DELETE", r"/v1/subscriptions/([^/]+)", lambda m: self._subscription_cancel(m[1])),
+            ("POST", r"/v1/subscriptions/([^/]+)", lambda m: self._subscription_update(m[1], params)),
+            ("DELETE", r"/v1/subscriptions/([^/]+)", lambda m: self._subscription_cancel(m[1], params)),
             ("POST", r"/v1/prices", lambda m: self._price_create(params)),
             ("GET", r"/v1/prices/([^/]+)", lambda m: self._get(self.prices, "price", m[1])),
             ("POST", r"/v1/billing/meters", lambda m: self._meter_create(params)),
@@ -317,8 +342,29 @@ class FakeStripe:
             "created": int(self.now()),
             "livemode": False,
         }
-        self.customers[customer["id"]] = customer
+        self.customers[customer["id"]] = {**customer, "_searchable_at": self.now()}
         return customer
+
+    def _customer_search(self, params: dict) -> dict:
+        query = params.get("query")
+        if not query:
+            raise missing("query")
+        clauses = []
+        for clause in re.split(r"\s+AND\s+", query.strip()):
+            match = re.fullmatch(r"metadata\['([^']+)'\]:'([^']*)'", clause.strip())
+            if not match:
+                raise invalid(f"The query could not be parsed near: {clause}", param="query")
+            clauses.append((match[1], match[2]))
+        visible_before = self.now() - self.search_lag_seconds
+        items = [
+            customer
+            for customer in self.customers.values()
+            if customer["_searchable_at"] <= visible_before
+            and all(customer["metadata"].get(key) == value for key, value in clauses)
+        ]
+        limit = int(params.get("limit", 10))
+        data = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items[:limit]]
+        return {"object": "search_result", "data": data, "has_more": len(items) > limit, "url": "/v1/customers/search"}
 
     def _customer_delete(self, customer_id: str) -> dict:
         self._get(self.customers, "customer", customer_id)
@@ -359,7 +405,45 @@ class FakeStripe:
         self.subscriptions[subscription["id"]] = subscription
         return subscription
 
-    def _subscription_cancel(self, subscription_id: str) -> dict:
+    def _subscription_list(self, params: dict) -> dict:
+        # Stripe lists subscriptions that are not canceled unless asked for status=all / canceled.
+        status = params.get("status")
+        store = {
+            key: subscription
+            for key, subscription in self.subscriptions.items()
+            if status == "all" or (subscription["status"] == status if status else subscription["status"] != "canceled")
+        }
+        return self._list(store, params, customer=params.get("customer"))
+
+    def _subscription_update(self, subscription_id: str, params: dict) -> dict:
+        subscription = self._get(self.subscriptions, "subscription", subscription_id)
+        if subscription["status"] == "canceled":
+            raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
+        items = subscription["items"]["data"]
+        for index, item in enumerate(params.get("items") or []):
+            if item.get("deleted") == "true":
+                if not any(existing["id"] == item.get("id") for existing in items):
+                    raise no_such("subscription item", item.get("id", ""), f"items[{index}][id]")
+                items = [existing for existing in items if existing["id"] != item["id"]]
+            elif item.get("price"):
+                if item["price"] not in self.prices:
+                    raise no_such("price", item["price"], f"items[{index}][price]")
+                if any(existing["price"]["id"] == item["price"] for existing in items):
+                    raise invalid(
+                        "Cannot add multiple subscription items with the same plan: " + item["price"],
+                        param=f"items[{index}][price]",
+                    )
+                items.append({"id": self._id("si"), "object": "subscription_item", "price": self.prices[item["price"]]})
+            else:
+                raise missing(f"items[{index}][price]")
+        if not items:
+            raise invalid("A subscription must have at least one active plan.", param="items")
+        subscription["items"]["data"] = items
+        if "metadata" in params:
+            subscription["metadata"] = {**subscription["metadata"], **self._metadata(params)}
+        return subscription
+
+    def _subscription_cancel(self, subscription_id: str, params: dict) -> dict:
         subscription = self._get(self.subscriptions, "subscription", subscription_id)
         if subscription["status"] == "canceled":
             raise invalid(
@@ -369,7 +453,37 @@ class FakeStripe:
             )
         subscription["status"] = "canceled"
         subscription["canceled_at"] = int(self.now())
+        if params.get("invoice_now") == "true":
+            self._final_invoice(subscription)
         return subscription
+
+    def _final_invoice(self, subscription: dict) -> None:
+        invoiced = {identifier for invoice in self.invoices for identifier in invoice["_event_identifiers"]}
+        meter_ids = {item["price"]["recurring"].get("meter") for item in subscription["items"]["data"]}
+        event_names = {self.meters[meter_id]["event_name"] for meter_id in meter_ids if meter_id in self.meters}
+        lines: dict[str, Decimal] = {}
+        identifiers = []
+        for event in self.live_events():
+            if (
+                event["event_name"] in event_names
+                and event["payload"]["stripe_customer_id"] == subscription["customer"]
+                and event["identifier"] not in invoiced
+            ):
+                lines[event["event_name"]] = lines.get(event["event_name"], Decimal(0)) + Decimal(
+                    event["payload"]["value"]
+                )
+                identifiers.append(event["identifier"])
+        self.invoices.append(
+            {
+                "id": self._id("in"),
+                "object": "invoice",
+                "customer": subscription["customer"],
+                "subscription": subscription["id"],
+                "billing_reason": "subscription_cycle",
+                "usage": lines,
+                "_event_identifiers": identifiers,
+            }
+        )
 
     def _price_create(self, params: dict) -> dict:
         for field in ("currency",):
