@@ -20,6 +20,11 @@ class BillingCustomer(models.Model):
     provider_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
     provider_subscription_id = models.CharField(max_length=255, blank=True)
     subscription_status = models.CharField(max_length=64, blank=True)
+    billed_prices = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The tenant prices the subscription was last built from: [{"id", "metricName"}].',
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     # Webhooks arrive in any order: a provider event older than the last one applied is not applied.
     status_changed_at = models.DateTimeField(null=True, blank=True)

@@ -106,10 +106,15 @@ def billing_customer_create(*, tenant_id: UUID | str) -> BillingCustomer:
     customer.provider_customer_id = ref.customer_id
     customer.provider_subscription_id = ref.subscription_id
     customer.subscription_status = ref.subscription_status
+    customer.billed_prices = _prices_json(tenant)
     customer.status = BillingCustomer.Status.ACTIVE
     customer.last_error = ""
     customer.save()
     return customer
+
+
+def _prices_json(tenant: Tenant) -> list[dict]:
+    return [{"id": price.price_id, "metricName": price.meter_api_name} for price in tenant_prices(tenant)]
 
 
 def billing_customer_delete(*, tenant_id: UUID | str) -> BillingCustomer | None:
@@ -152,24 +157,46 @@ def _billing_customer_cancel(*, tenant_id: UUID | str) -> BillingCustomer | None
     return customer
 
 
-@transaction.atomic
-def billing_subscription_sync(*, tenant_id: UUID | str) -> BillingCustomer:
+def billing_subscription_sync(*, tenant_id: UUID | str) -> BillingCustomer | None:
     """Make the tenant's subscription at the provider bill exactly its registered prices now.
 
     The tenants app publishes no event when a tenant's ``prices`` change (PUT /tenants/{id},
     PATCH of a registration's tenantData): run this afterwards, from ``billing_subscription_sync``
-    or the admin. A customer not created yet needs nothing (onboarding uses the prices of the
-    moment); an offboarded one is refused. Idempotent: prices already billed change nothing.
+    or the admin. Meters that lose their price get a last push first (closed windows and the
+    hour in progress), as on offboarding, since the usage push stops following them; if it
+    fails nothing changes and a retryable ProviderError says so. A customer not created yet
+    needs nothing (onboarding uses the prices of the moment); an offboarded one is refused.
+    Idempotent: prices already billed change nothing.
     """
     tenant = _tenant(tenant_id)
-    customer = BillingCustomer.objects.select_for_update().filter(tenant=tenant).first()
+    customer = BillingCustomer.objects.filter(tenant=tenant).first()
     if customer is None or customer.status == BillingCustomer.Status.PENDING:
         return customer
+    if customer.status == BillingCustomer.Status.CANCELED:
+        raise Conflict(f"Tenant {tenant.pk} is offboarded: its subscription was cancelled", code="offboarded")
+    billed = {price.get("metricName") for price in customer.billed_prices if isinstance(price, dict)}
+    removed = sorted(billed - {price.meter_api_name for price in tenant_prices(tenant)} - {None, ""})
+    if removed:
+        result = usage_push_run(tenant_id=tenant.pk, meters=removed, include_current_hour=True)
+        if result.failed:
+            raise ProviderError(
+                f"The last usage of {', '.join(removed)} for tenant {tenant.pk} could not be pushed; "
+                "its subscription was left unchanged",
+                retryable=True,
+                code="final_push_failed",
+            )
+    return _subscription_sync(tenant)
+
+
+@transaction.atomic
+def _subscription_sync(tenant: Tenant) -> BillingCustomer:
+    customer = BillingCustomer.objects.select_for_update().get(tenant=tenant)
     if customer.status == BillingCustomer.Status.CANCELED:
         raise Conflict(f"Tenant {tenant.pk} is offboarded: its subscription was cancelled", code="offboarded")
     ref = billing_provider().sync_subscription(_customer_input(tenant, customer), customer_ref(customer))
     customer.provider_subscription_id = ref.subscription_id
     customer.subscription_status = ref.subscription_status
+    customer.billed_prices = _prices_json(tenant)
     customer.save()
     return customer
 
@@ -566,8 +593,11 @@ def _window_push(
         line.errors.append(UsagePush.objects.get(pk=push.pk).error)
 
 
-def usage_push_targets(*, tenant_id: UUID | str | None = None) -> list[tuple[BillingCustomer, str]]:
-    """(customer, meter api name) pairs to push: active customers and the meters their prices map."""
+def usage_push_targets(
+    *, tenant_id: UUID | str | None = None, meters: Iterable[str] | None = None
+) -> list[tuple[BillingCustomer, str]]:
+    """(customer, meter api name) pairs to push: active customers and the meters their prices map
+    (or exactly ``meters``, for a meter whose price is being removed)."""
     customers = BillingCustomer.objects.filter(
         status__in=(BillingCustomer.Status.ACTIVE, BillingCustomer.Status.PAST_DUE)
     ).select_related("tenant")
@@ -576,8 +606,12 @@ def usage_push_targets(*, tenant_id: UUID | str | None = None) -> list[tuple[Bil
         customers = customers.filter(tenant=tenant)
     targets = []
     for customer in customers.order_by("created", "id"):
-        meters = dict.fromkeys(price.meter_api_name for price in tenant_prices(customer.tenant) if price.meter_api_name)
-        targets.extend((customer, meter) for meter in meters)
+        names = (
+            dict.fromkeys(meters)
+            if meters is not None
+            else dict.fromkeys(price.meter_api_name for price in tenant_prices(customer.tenant) if price.meter_api_name)
+        )
+        targets.extend((customer, meter) for meter in names)
     return targets
 
 
@@ -588,6 +622,7 @@ def usage_push_run(
     now: datetime | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
     include_current_hour: bool = False,
+    meters: Iterable[str] | None = None,
 ) -> PushResult:
     """Push every closed hourly window since the last successful push, per tenant and meter.
 
@@ -610,7 +645,7 @@ def usage_push_run(
         earliest = _hour_floor(now - timedelta(seconds=provider.usage_max_age_seconds)) + HOUR
     lookback = timedelta(hours=sbt_settings.BILLING_PUSH_LOOKBACK_HOURS)
     result = PushResult(dry_run=dry_run)
-    targets = usage_push_targets(tenant_id=tenant_id)
+    targets = usage_push_targets(tenant_id=tenant_id, meters=meters)
     for customer, meter in progress(targets) if progress else targets:
         line = PushLine(tenant_id=customer.tenant_id, tenant_name=customer.tenant.name, meter_api_name=meter)
         result.lines.append(line)

@@ -280,3 +280,30 @@ def test_sync_survives_a_lost_answer(stripe_billing, billed_tenant):
     billing_subscription_sync(tenant_id=billed_tenant.pk)
 
     assert item_prices(stripe_billing) == [storage["id"]]
+
+
+def test_a_meter_losing_its_price_gets_its_last_usage_pushed_first(stripe_billing, billed_tenant):
+    stripe_billing.create_meter("storage_gb")
+    storage = stripe_billing.create_price("storage_gb")
+    ingest(billed_tenant, 2, [6])
+    ingest_now(billed_tenant, 4)
+    billed_tenant.prices = [{"id": storage["id"], "metricName": "storage_gb"}]
+    billed_tenant.save()
+    stripe_billing.requests.clear()
+
+    customer = billing_subscription_sync(tenant_id=billed_tenant.pk)
+
+    subscription_id = customer.provider_subscription_id
+    assert writes(stripe_billing) == [
+        "POST /v1/billing/meter_events",
+        "POST /v1/billing/meter_events",
+        f"POST /v1/subscriptions/{subscription_id}",
+    ], "api_calls' last usage (hour -2 and the hour in progress), then the item is removed"
+    assert sum(stripe_billing.totals(METER, customer.provider_customer_id).values()) == Decimal(10)
+    assert customer.billed_prices == [{"id": storage["id"], "metricName": "storage_gb"}]
+
+    stripe_billing.requests.clear()
+    ingest_now(billed_tenant, 50, event_id="unbilled")
+    billing_subscription_sync(tenant_id=billed_tenant.pk)
+    usage_push_run()
+    assert writes(stripe_billing) == [], "api_calls is no longer billed, storage_gb has no usage"
