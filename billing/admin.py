@@ -29,6 +29,7 @@ class BillingCustomerAdmin(admin.ModelAdmin):
         "provider_customer_id",
         "provider_subscription_id",
         "subscription_status",
+        "billed_prices",
         "status",
         "status_changed_at",
         "last_error",

@@ -83,6 +83,11 @@ def _listify(node):
     return node
 
 
+def _public(stored: dict) -> dict:
+    """A stored object without the fake's bookkeeping keys (``_searchable_at``, ``_canceled``)."""
+    return {key: value for key, value in stored.items() if not key.startswith("_")}
+
+
 class FakeStripe:
     def __init__(self, *, api_key: str = "sk_test_fake", seed: int = 7):
         self.api_key = api_key
@@ -277,7 +282,7 @@ class FakeStripe:
             ("POST", r"/v1/customers", lambda m: self._customer_create(params)),
             ("GET", r"/v1/customers/search", lambda m: self._customer_search(params)),
             ("GET", r"/v1/customers", lambda m: self._list(self.customers, params, email=params.get("email"))),
-            ("GET", r"/v1/customers/([^/]+)", lambda m: self._get(self.customers, "customer", m[1])),
+            ("GET", r"/v1/customers/([^/]+)", lambda m: _public(self._get(self.customers, "customer", m[1]))),
             ("DELETE", r"/v1/customers/([^/]+)", lambda m: self._customer_delete(m[1])),
             ("POST", r"/v1/subscriptions", lambda m: self._subscription_create(params)),
             (
@@ -363,7 +368,7 @@ class FakeStripe:
             and all(customer["metadata"].get(key) == value for key, value in clauses)
         ]
         limit = int(params.get("limit", 10))
-        data = [{k: v for k, v in item.items() if not k.startswith("_")} for item in items[:limit]]
+        data = [_public(item) for item in items[:limit]]
         return {"object": "search_result", "data": data, "has_more": len(items) > limit, "url": "/v1/customers/search"}
 
     def _customer_delete(self, customer_id: str) -> dict:

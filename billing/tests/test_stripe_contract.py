@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from billing.interface import CustomerRef, UsageRecord
 from billing.models import BillingCustomer
-from billing.services import billing_provider
+from billing.services import billing_provider, billing_subscription_sync
 from billing.tests.fake_stripe import FakeStripe
 from sbt_site.errors import ProviderError
 
@@ -117,6 +117,23 @@ def test_onboarding_twice_and_offboarding_against_stripe(account, priced_tenant,
     publish("offboardingRequest", {"tenantId": str(tenant.pk)})
     assert [s["status"] for s in account.subscriptions_of(customers[0]["id"])] == ["canceled"]
     assert BillingCustomer.objects.get(tenant=tenant).status == BillingCustomer.Status.CANCELED
+
+
+def test_subscription_items_follow_changed_prices_against_stripe(account, priced_tenant, onboard, unique):
+    tenant, _ = priced_tenant
+    onboard(tenant)
+    other_meter = account.create_meter(f"sbt_test_{unique}_b")
+    other = account.create_price(other_meter)
+    tenant.prices = [{"id": other["id"], "metricName": other_meter["event_name"]}]
+    tenant.save()
+
+    billing_subscription_sync(tenant_id=tenant.pk)
+    billing_subscription_sync(tenant_id=tenant.pk)
+
+    customer = BillingCustomer.objects.get(tenant=tenant)
+    (subscription,) = account.subscriptions_of(customer.provider_customer_id)
+    assert subscription["id"] == customer.provider_subscription_id
+    assert [item["price"]["id"] for item in subscription["items"]["data"]] == [other["id"]]
 
 
 def test_stripe_refuses_a_second_copy_of_a_meter_event(account, priced_tenant, onboard, unique):
