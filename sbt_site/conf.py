@@ -7,6 +7,8 @@ so ``override_settings(SBT={...})`` works in tests.
 Apps add their defaults to ``DEFAULTS`` here (one place to read them all).
 """
 
+import os
+
 from django.conf import settings
 
 # Every scope the authorization server knows, with the description shown to users and in the
@@ -110,6 +112,11 @@ DEFAULTS = {
     "EVENT_SECRET_ENCRYPTION_KEY": "",
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
+    # Billing (billing app).
+    # The provider's webhook is POST /api/v1/billing/<BILLING_WEBHOOK_PATH>.
+    "BILLING_WEBHOOK_PATH": os.environ.get("BILLING_WEBHOOK_PATH", "stripe/webhook"),
+    # Each push re-reads this many hours of closed windows, so late or cancelled usage is corrected.
+    "BILLING_PUSH_LOOKBACK_HOURS": 72,
     # Metering (metering app).
     "USAGE_MAX_BATCH": 1000,  # events per POST /usage
     "USAGE_MAX_BACKDATE_DAYS": 35,  # older events are refused

@@ -18,6 +18,11 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         24 * 3600,
         "Deletes expired access tokens and authorization codes, and refresh tokens past SBT_REFRESH_TOKEN_SECONDS.",
     ),
+    "billing: push usage to the billing provider": (
+        "billing.usage_push",
+        86400,
+        "Sends every closed hourly usage window since the last successful push to the billing provider.",
+    ),
     "metering: create the monthly usage-event partitions ahead": (
         "metering.partitions_ensure",
         6 * 3600,

@@ -1,0 +1,126 @@
+"""Operators' view of billing: customers, usage pushes (retry) and webhook events (reprocess)."""
+
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.utils.html import format_html
+
+from billing import services
+from billing.models import BillingCustomer, BillingUser, UsagePush, WebhookEvent
+from sbt_site.errors import ServiceError
+
+
+class BillingUserInline(admin.TabularInline):
+    model = BillingUser
+    extra = 0
+    fields = ("user_name", "email", "provider_user_id", "status", "created")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(BillingCustomer)
+class BillingCustomerAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "provider", "provider_link", "status", "subscription_status", "modified")
+    list_filter = ("provider", "status", "subscription_status")
+    search_fields = ("tenant__name", "provider_customer_id", "provider_subscription_id", "tenant__id")
+    readonly_fields = (
+        "tenant",
+        "provider",
+        "provider_link",
+        "provider_customer_id",
+        "provider_subscription_id",
+        "subscription_status",
+        "billed_prices",
+        "status",
+        "status_changed_at",
+        "last_error",
+        "created",
+        "modified",
+    )
+    inlines = [BillingUserInline]
+    actions = ["sync_subscription"]
+
+    @admin.action(description="Sync the selected customers' subscriptions with their tenants' prices")
+    def sync_subscription(self, request, queryset):
+        results = services.billing_subscriptions_sync(tenant_ids=list(queryset.values_list("tenant_id", flat=True)))
+        for tenant_id, error in results:
+            if error:
+                self.message_user(request, f"{tenant_id}: {error}", messages.ERROR)
+        synced = sum(1 for _, error in results if not error)
+        self.message_user(request, f"{synced} of {len(results)} subscription(s) in sync with their tenants' prices.")
+
+    @admin.display(description="provider customer")
+    def provider_link(self, customer):
+        if customer.provider == "stripe" and customer.provider_customer_id:
+            return format_html(
+                '<a href="https://dashboard.stripe.com/customers/{}" target="_blank" rel="noopener">{}</a>',
+                customer.provider_customer_id,
+                customer.provider_customer_id,
+            )
+        return customer.provider_customer_id or "-"
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(UsagePush)
+class UsagePushAdmin(admin.ModelAdmin):
+    list_display = (
+        "customer",
+        "meter_api_name",
+        "window_start",
+        "revision",
+        "kind",
+        "value",
+        "window_total",
+        "status",
+        "attempts",
+        "sent_at",
+    )
+    list_filter = ("status", "kind", "meter_api_name")
+    search_fields = ("identifier", "customer__tenant__name", "meter_api_name")
+    date_hierarchy = "window_start"
+    readonly_fields = [field.name for field in UsagePush._meta.fields]
+    actions = ["retry"]
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        # The sums follow the operator's filters: they are computed on the changelist's queryset.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            totals = changelist.queryset.filter(status=UsagePush.Status.SENT).aggregate(total=Sum("value"))
+            failed = changelist.queryset.filter(status=UsagePush.Status.FAILED).count()
+            messages.info(request, f"Sent value in this view: {totals['total'] or 0}; failed pushes: {failed}.")
+        return response
+
+    @admin.action(description="Retry the selected failed or pending pushes")
+    def retry(self, request, queryset):
+        try:
+            result = services.usage_pushes_retry(push_ids=list(queryset.values_list("pk", flat=True)))
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        level = messages.WARNING if result.failed else messages.SUCCESS
+        self.message_user(request, f"Retried: {result.sent} sent, {result.failed} failed.", level)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ("provider_event_id", "event_type", "provider", "status", "attempts", "received", "processed_at")
+    list_filter = ("status", "event_type", "provider")
+    search_fields = ("provider_event_id", "event_type")
+    readonly_fields = [field.name for field in WebhookEvent._meta.fields]
+    actions = ["reprocess"]
+
+    @admin.action(description="Reprocess the selected webhook events")
+    def reprocess(self, request, queryset):
+        ids = list(queryset.values_list("provider_event_id", flat=True))
+        events = services.webhook_events_reprocess(event_ids=ids)
+        failed = sum(1 for event in events if event.status == WebhookEvent.Status.FAILED)
+        level = messages.WARNING if failed else messages.SUCCESS
+        self.message_user(request, f"Reprocessed {len(events)} event(s); {failed} failed.", level)
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,31 @@
+"""Event-bus subscribers of the billing app (thin: they call services, which are idempotent)."""
+
+from billing import services
+from events.registry import subscriber
+
+
+def _user_name(detail: dict) -> str:
+    return detail.get("userName") or detail.get("username") or ""
+
+
+@subscriber("onboardingRequest")
+def create_billing_customer(event):
+    services.billing_customer_create(tenant_id=event.detail["tenantId"])
+
+
+@subscriber("offboardingRequest")
+def delete_billing_customer(event):
+    services.billing_customer_delete(tenant_id=event.detail["tenantId"])
+
+
+@subscriber("tenantUserCreated")
+def create_billing_user(event):
+    detail = event.detail
+    services.billing_user_create(
+        tenant_id=detail["tenantId"], user_name=_user_name(detail), email=detail.get("email") or ""
+    )
+
+
+@subscriber("tenantUserDeleted")
+def delete_billing_user(event):
+    services.billing_user_delete(tenant_id=event.detail["tenantId"], user_name=_user_name(event.detail))

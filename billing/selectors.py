@@ -1,0 +1,30 @@
+"""Reads of the billing app."""
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from billing.models import BillingCustomer, UsagePush
+from sbt_site.errors import NotFound
+
+
+def billing_customer_list(*, tenant_id: UUID | None = None) -> QuerySet[BillingCustomer]:
+    customers = BillingCustomer.objects.all()
+    return customers.filter(tenant_id=tenant_id) if tenant_id is not None else customers
+
+
+def billing_customer_get(*, tenant_id: UUID, visible_to: UUID | None = None) -> BillingCustomer:
+    """The tenant's customer; a tenant-bound client (``visible_to``) sees only its own (others: 404)."""
+    customer = BillingCustomer.objects.filter(tenant_id=tenant_id).first()
+    if customer is None or (visible_to is not None and visible_to != tenant_id):
+        raise NotFound(f"Billing customer not found for tenant {tenant_id}")
+    return customer
+
+
+def usage_push_list(*, tenant_id: UUID | None = None, meter_api_name: str | None = None) -> QuerySet[UsagePush]:
+    pushes = UsagePush.objects.select_related("customer")
+    if tenant_id is not None:
+        pushes = pushes.filter(customer__tenant_id=tenant_id)
+    if meter_api_name:
+        pushes = pushes.filter(meter_api_name=meter_api_name)
+    return pushes
