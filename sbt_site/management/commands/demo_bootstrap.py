@@ -8,16 +8,22 @@ this is for the embedded default only; production uses ``createsuperuser`` and
 """
 
 import json
+import random
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import OAuthApplication
 from accounts.services import oauth_client_create
+from metering.interface import MeterSpec
+from metering.models import Meter
+from metering.services import meter_create, usage_events_ingest
 from sbt_site.conf import SCOPE_DESCRIPTIONS
 from tenants.models import Tenant
 from tenants.services import tenant_registration_create
@@ -25,9 +31,72 @@ from tenants.services import tenant_registration_create
 DEMO_USERNAME = "admin"
 DEMO_CLIENT_NAME = "demo client (all scopes)"
 DEMO_TENANTS = (
-    {"tenantName": "acme", "email": "ops@acme.example.com", "tier": "premium"},
-    {"tenantName": "globex", "email": "it@globex.example.com", "tier": "basic"},
+    {
+        "tenantName": "acme",
+        "email": "ops@acme.example.com",
+        "tier": "premium",
+        "prices": [{"id": "price_demo_api_calls", "metricName": "api_calls"}],
+    },
+    {
+        "tenantName": "globex",
+        "email": "it@globex.example.com",
+        "tier": "basic",
+        "prices": [{"id": "price_demo_api_calls", "metricName": "api_calls"}],
+    },
 )
+DEMO_METERS = (
+    MeterSpec(
+        api_name="api_calls",
+        label="API calls",
+        aggregation="SUM",
+        dimensions=("region",),
+        unit="calls",
+        description="Demo meter: calls to the product's API, by region.",
+    ),
+    MeterSpec(
+        api_name="active_users",
+        label="Active users",
+        aggregation="UNIQUE_COUNT",
+        unique_property="userId",
+        unit="users",
+        description="Demo meter: distinct users seen.",
+    ),
+)
+DEMO_USAGE_DAYS = 30
+
+
+def _demo_usage(tenant_ids: list, now: datetime) -> list[dict]:
+    """A month of hourly usage per demo tenant, with eventIds fixed by (tenant, hour, kind) so that
+    seeding twice stores nothing twice. Seeded random, so every run draws the same chart."""
+    rng = random.Random(42)
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=DEMO_USAGE_DAYS)
+    events = []
+    for tenant_index, tenant_id in enumerate(tenant_ids):
+        scale = 40 if tenant_index == 0 else 12
+        for hour in range(DEMO_USAGE_DAYS * 24):
+            at = start + timedelta(hours=hour, minutes=rng.randrange(60))
+            daytime = 8 <= at.hour <= 18
+            events.append(
+                {
+                    "eventId": f"demo-{tenant_id}-{hour}-calls",
+                    "meterApiName": "api_calls",
+                    "tenantId": str(tenant_id),
+                    "meterValue": rng.randint(scale // 2, scale * (3 if daytime else 1)),
+                    "timestamp": at.isoformat(),
+                    "dimensions": {"region": rng.choice(("eu-west-1", "us-east-1"))},
+                }
+            )
+            events.append(
+                {
+                    "eventId": f"demo-{tenant_id}-{hour}-user",
+                    "meterApiName": "active_users",
+                    "tenantId": str(tenant_id),
+                    "meterValue": 1,
+                    "userId": f"user-{rng.randrange(scale)}",
+                    "timestamp": at.isoformat(),
+                }
+            )
+    return events
 
 
 def _write_private(path, text: str) -> None:
@@ -64,6 +133,16 @@ class Command(BaseCommand):
             if not Tenant.objects.exists():
                 for tenant_data in DEMO_TENANTS:
                     tenant_registration_create(tenant_data=dict(tenant_data))
+        if not Meter.objects.exists():
+            for spec in DEMO_METERS:
+                meter_create(spec=spec)
+            demo_tenants = Tenant.objects.filter(name__in=[t["tenantName"] for t in DEMO_TENANTS], active=True)
+            events = _demo_usage([tenant.pk for tenant in demo_tenants], timezone.now())
+            for offset in range(0, len(events), 1000):
+                usage_events_ingest(events=events[offset : offset + 1000])
+            self.stdout.write(
+                f"Seeded demo meters {', '.join(m.api_name for m in DEMO_METERS)} with {len(events)} usage events"
+            )
         url = options["url"].rstrip("/")
         # The machine client an application plane reports back with (its id is in /auth-info).
         call_command("machine_client_create", stdout=self.stdout)
