@@ -6,19 +6,24 @@ from oauth2_provider.scopes import BaseScopes
 
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
 
-# The role whose scopes a role missing from SBT["ROLE_SCOPES"] gets: the least privileged one.
-FALLBACK_ROLE = "TenantUser"
-
 
 def role_scopes(role: str) -> list[str]:
-    """The most a token issued to a user with ``role`` may carry."""
-    configured = sbt_settings.ROLE_SCOPES
-    scopes = configured[role] if role in configured else configured.get(FALLBACK_ROLE, [])
+    """The most a token issued to a user with ``role`` may carry; none for an unknown role."""
+    scopes = sbt_settings.ROLE_SCOPES.get(role, [])
     return [scope for scope in scopes if scope in SCOPE_DESCRIPTIONS]
 
 
+def is_tenant_role(role: str) -> bool:
+    return role in sbt_settings.TENANT_ROLES
+
+
 def scopes_for_user(scopes, user) -> list[str]:
-    """``scopes`` narrowed to what ``user``'s role allows, in their original order."""
+    """``scopes`` narrowed to what ``user``'s role allows, in their original order.
+
+    A user of a tenant role without a tenant gets nothing: its token would be bound to no
+    tenant, which means every tenant."""
+    if is_tenant_role(user.role) and user.tenant_id is None:
+        return []
     allowed = set(role_scopes(user.role))
     return [scope for scope in scopes if scope in allowed]
 

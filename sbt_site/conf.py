@@ -83,10 +83,11 @@ DEFAULTS = {
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
     "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
     # The most a user's token may carry, by the user's role (SBT's userRole): a token issued to a
-    # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. A role not
-    # listed here gets the "TenantUser" entry. A tenant user's token is also bound to its tenant
-    # (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own tenant.
-    # Machine (client-credentials) tokens are not affected. Configured roles are merged with these.
+    # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. Deny by
+    # default: a role not listed here gets no scope. A tenant user's token is also bound to its
+    # tenant (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own
+    # tenant. Machine (client-credentials) tokens are not affected. Configured roles are merged
+    # with these.
     "ROLE_SCOPES": {
         "SystemAdmin": list(SCOPE_DESCRIPTIONS),
         "TenantAdmin": [
@@ -99,6 +100,10 @@ DEFAULTS = {
         ],
         "TenantUser": ["tenant/tenant_read", "meter/meter_read", "usage/usage_read"],
     },
+    # Roles that only make sense inside one tenant: a user of such a role must have a tenantId
+    # (POST/PUT /users refuse it otherwise), and one without a tenant gets no scope at all, so
+    # it can never act on every tenant.
+    "TENANT_ROLES": ["TenantAdmin", "TenantUser"],
     # --- events app: outbound webhooks and inbound /events ---
     # Each delivery attempt: seconds to connect, and to wait for each read of the answer, so a
     # receiver that hangs cannot hold a worker.

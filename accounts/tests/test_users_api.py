@@ -17,7 +17,7 @@ User = get_user_model()
 
 
 def create(client, **body):
-    payload = {"userName": "alice", "email": "alice@example.com", "userRole": "TenantAdmin", **body}
+    payload = {"userName": "alice", "email": "alice@example.com", "userRole": "SystemAdmin", **body}
     return client.post("/api/v1/users", payload, format="json")
 
 
@@ -31,7 +31,7 @@ def test_create_then_fetch_a_control_plane_user(api):
     assert {key: body[key] for key in ("userName", "email", "userRole", "status", "enabled", "tenantId")} == {
         "userName": "alice",
         "email": "alice@example.com",
-        "userRole": "TenantAdmin",
+        "userRole": "SystemAdmin",
         "status": "FORCE_CHANGE_PASSWORD",
         "enabled": True,
         "tenantId": None,
@@ -44,7 +44,7 @@ def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_
     tenant = Tenant.objects.create(name="acme")
     client = api()
     with django_capture_on_commit_callbacks(execute=True):
-        assert create(client, tenantId=str(tenant.pk)).status_code == 201
+        assert create(client, tenantId=str(tenant.pk), userRole="TenantAdmin").status_code == 201
     created = Event.objects.get(detail_type="tenantUserCreated")
     assert created.detail == {
         "tenantId": str(tenant.pk),
@@ -60,6 +60,21 @@ def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_
     assert response.json() == {"message": "User deleted"}
     assert Event.objects.get(detail_type="tenantUserDeleted").detail["userName"] == "alice"
     assert not User.objects.filter(username="alice").exists()
+
+
+def test_a_tenant_role_needs_a_tenant(api):
+    client = api()
+    response = create(client, userRole="TenantAdmin")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["message"] == "The role TenantAdmin belongs to one tenant: give the user a tenantId"
+    assert body["detail"][0]["loc"] == ["body", "tenantId"]
+    assert not User.objects.filter(username="alice").exists()
+
+    assert create(client, userRole="Auditor").status_code == 201
+    response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
+    assert response.status_code == 422
+    assert User.objects.get(username="alice").role == "Auditor"
 
 
 def test_duplicate_user_name_is_409_and_changes_nothing(api):
@@ -122,7 +137,7 @@ def test_unknown_user_is_404_on_every_route(api):
 
 def test_update_changes_role_and_email(api):
     client = api()
-    create(client)
+    create(client, userRole="Auditor")
     response = client.put("/api/v1/users/alice", {"userRole": "SystemAdmin"}, format="json")
     assert response.status_code == 200
     assert response.json() == {"message": "User updated"}
