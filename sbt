@@ -49,7 +49,9 @@ as_service_user() {
 PG_DIR=""
 REDIS_PID=""
 WORKER_PID=""
+SERVER_PID=""
 cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   if [ -n "$WORKER_PID" ]; then kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; fi
   if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   if [ -n "$PG_DIR" ] && [ -d "$PG_DIR" ]; then
@@ -131,7 +133,13 @@ cmd_run() {
   "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
   WORKER_PID=$!
   say "Serving on http://$host:$port/ (Ctrl-C stops)"
-  "$PY" manage.py runserver --noreload "$host:$port"
+  # In the background and waited for, so that INT/TERM reach this script at once and the EXIT
+  # trap stops the server and the worker together (a foreground child would delay the trap).
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  "$PY" manage.py runserver --noreload "$host:$port" &
+  SERVER_PID=$!
+  wait "$SERVER_PID"
 }
 
 cmd_test() {
