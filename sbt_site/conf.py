@@ -84,7 +84,7 @@ DEFAULTS = {
     "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
     # The most a user's token may carry, by the user's role (SBT's userRole): a token issued to a
     # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. A role not
-    # listed here gets the "TenantUser" entry. A tenant user's token is also bound to its tenant
+    # listed here gets no scopes (deny by default). A tenant user's token is also bound to its tenant
     # (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own tenant.
     # Machine (client-credentials) tokens are not affected. Configured roles are merged with these.
     "ROLE_SCOPES": {
@@ -99,6 +99,10 @@ DEFAULTS = {
         ],
         "TenantUser": ["tenant/tenant_read", "meter/meter_read", "usage/usage_read"],
     },
+    # Roles that must be bound to a tenant: a user with one of these and no tenant gets no scopes
+    # (unbound, its token would reach every tenant), and the API refuses to create or update such
+    # a user without tenantId (422).
+    "TENANT_ROLES": ["TenantAdmin", "TenantUser"],
     # --- events app: outbound webhooks and inbound /events ---
     # Each delivery attempt: seconds to connect, and to wait for each read of the answer, so a
     # receiver that hangs cannot hold a worker.

@@ -17,7 +17,9 @@ User = get_user_model()
 
 
 def create(client, **body):
-    payload = {"userName": "alice", "email": "alice@example.com", "userRole": "TenantAdmin", **body}
+    """POST /users; a tenant role (TenantAdmin) when given a tenantId, else a control-plane one."""
+    role = "TenantAdmin" if body.get("tenantId") else "SystemAdmin"
+    payload = {"userName": "alice", "email": "alice@example.com", "userRole": role, **body}
     return client.post("/api/v1/users", payload, format="json")
 
 
@@ -31,7 +33,7 @@ def test_create_then_fetch_a_control_plane_user(api):
     assert {key: body[key] for key in ("userName", "email", "userRole", "status", "enabled", "tenantId")} == {
         "userName": "alice",
         "email": "alice@example.com",
-        "userRole": "TenantAdmin",
+        "userRole": "SystemAdmin",
         "status": "FORCE_CHANGE_PASSWORD",
         "enabled": True,
         "tenantId": None,
@@ -122,7 +124,7 @@ def test_unknown_user_is_404_on_every_route(api):
 
 def test_update_changes_role_and_email(api):
     client = api()
-    create(client)
+    create(client, userRole="Auditor")
     response = client.put("/api/v1/users/alice", {"userRole": "SystemAdmin"}, format="json")
     assert response.status_code == 200
     assert response.json() == {"message": "User updated"}
@@ -240,6 +242,32 @@ def test_user_names_with_dots_and_at_signs_route(api):
     client = api()
     assert create(client, userName="first.last@example.com").status_code == 201
     assert client.get("/api/v1/users/first.last@example.com").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["TenantAdmin", "TenantUser"])
+def test_a_tenant_role_without_a_tenant_is_422(api, role):
+    """Unbound, a tenant role's token would reach every tenant (it now gets no scopes at all)."""
+    client = api()
+    response = create(client, userRole=role)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"][0]["loc"] == ["body", "tenantId"]
+    assert "tenantId is required" in body["detail"][0]["msg"]
+    assert not User.objects.filter(username="alice").exists()
+
+    assert create(client, userRole="SystemAdmin").status_code == 201
+    response = client.put("/api/v1/users/alice", {"userRole": role}, format="json")
+    assert response.status_code == 422
+    assert User.objects.get(username="alice").role == "SystemAdmin"
+
+
+def test_a_tenant_user_can_change_between_tenant_roles(api):
+    tenant = Tenant.objects.create(name="acme")
+    client = api()
+    assert create(client, tenantId=str(tenant.pk)).status_code == 201
+    response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
+    assert response.status_code == 200
+    assert User.objects.get(username="alice").role == "TenantUser"
 
 
 def test_system_clients_are_not_users(api):
