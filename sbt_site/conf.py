@@ -108,6 +108,9 @@ DEFAULTS = {
     # receiver that hangs cannot hold a worker.
     "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 3.0,
     "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 10.0,
+    # ... and the most one attempt may take in all (connect, headers, body): the read timeout is
+    # per read, so a receiver that drips its answer a byte at a time would otherwise hold a worker.
+    "EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS": 30.0,
     # Attempts before a delivery is dead (dead-letter), and the exponential backoff's base and cap.
     "EVENT_DELIVERY_MAX_ATTEMPTS": 8,
     "EVENT_DELIVERY_BACKOFF_SECONDS": 10.0,
