@@ -49,7 +49,9 @@ as_service_user() {
 PG_DIR=""
 REDIS_PID=""
 WORKER_PID=""
+SERVER_PID=""
 cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   if [ -n "$WORKER_PID" ]; then kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true; fi
   if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   if [ -n "$PG_DIR" ] && [ -d "$PG_DIR" ]; then
@@ -126,12 +128,21 @@ cmd_run() {
   say "Migrating the database (var/db.sqlite3)"
   "$PY" manage.py migrate --noinput -v 0
   "$PY" manage.py demo_bootstrap --url "http://$host:$port"
-  trap cleanup EXIT INT TERM
+  # INT/TERM exit (and so run cleanup on EXIT) as soon as they arrive: bash runs a trap only
+  # between commands, which is why the server runs in the background and the script waits on it.
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   say "Starting the Celery worker with beat (filesystem broker under var/celery, log in var/celery.log)"
   "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
   WORKER_PID=$!
   say "Serving on http://$host:$port/ (Ctrl-C stops)"
-  "$PY" manage.py runserver --noreload "$host:$port"
+  "$PY" manage.py runserver --noreload "$host:$port" &
+  SERVER_PID=$!
+  local status=0
+  wait "$SERVER_PID" || status=$?
+  SERVER_PID=""
+  return "$status"
 }
 
 cmd_test() {
