@@ -128,18 +128,21 @@ cmd_run() {
   say "Migrating the database (var/db.sqlite3)"
   "$PY" manage.py migrate --noinput -v 0
   "$PY" manage.py demo_bootstrap --url "http://$host:$port"
-  trap cleanup EXIT INT TERM
+  # INT/TERM exit (and so run cleanup on EXIT) as soon as they arrive: bash runs a trap only
+  # between commands, which is why the server runs in the background and the script waits on it.
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   say "Starting the Celery worker with beat (filesystem broker under var/celery, log in var/celery.log)"
   "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
   WORKER_PID=$!
   say "Serving on http://$host:$port/ (Ctrl-C stops)"
-  # In the background and waited for, so that INT/TERM reach this script at once and the EXIT
-  # trap stops the server and the worker together (a foreground child would delay the trap).
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
   "$PY" manage.py runserver --noreload "$host:$port" &
   SERVER_PID=$!
-  wait "$SERVER_PID"
+  local status=0
+  wait "$SERVER_PID" || status=$?
+  SERVER_PID=""
+  return "$status"
 }
 
 cmd_test() {

@@ -7,24 +7,29 @@ from oauth2_provider.scopes import BaseScopes
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
 
 
+def is_tenant_role(role: str) -> bool:
+    """Whether ``role`` only makes sense bound to a tenant (SBT["TENANT_ROLES"])."""
+    return role in sbt_settings.TENANT_ROLES
+
+
 def role_scopes(role: str) -> list[str]:
-    """The most a token issued to a user with ``role`` may carry; none for an unknown role."""
+    """The most a token issued to a user with ``role`` may carry: nothing for a role missing
+    from SBT["ROLE_SCOPES"] (deny by default)."""
     scopes = sbt_settings.ROLE_SCOPES.get(role, [])
     return [scope for scope in scopes if scope in SCOPE_DESCRIPTIONS]
 
 
-def is_tenant_role(role: str) -> bool:
-    return role in sbt_settings.TENANT_ROLES
+def user_scopes(role: str, tenant_id) -> list[str]:
+    """The most a token issued to a user may carry: its role's scopes, and none for a tenant
+    role without a tenant (unbound, its token would reach every tenant)."""
+    if tenant_id is None and is_tenant_role(role):
+        return []
+    return role_scopes(role)
 
 
 def scopes_for_user(scopes, user) -> list[str]:
-    """``scopes`` narrowed to what ``user``'s role allows, in their original order.
-
-    A user of a tenant role without a tenant gets nothing: its token would be bound to no
-    tenant, which means every tenant."""
-    if is_tenant_role(user.role) and user.tenant_id is None:
-        return []
-    allowed = set(role_scopes(user.role))
+    """``scopes`` narrowed to what ``user``'s role allows, in their original order."""
+    allowed = set(user_scopes(user.role, user.tenant_id))
     return [scope for scope in scopes if scope in allowed]
 
 

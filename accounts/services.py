@@ -65,18 +65,18 @@ def user_create(
         if tenant_id is not None and str(tenant_id) != str(client_tenant_id):
             raise NotFound(f"Tenant not found for id {tenant_id}")
         tenant_id = client_tenant_id
-    _check_tenant_role(user_role, tenant_id)
+    _check_tenant_role_has_tenant(user_role, tenant_id)
     user = auth_provider().create_user(user_name=user_name, email=email, user_role=user_role, tenant_id=tenant_id)
     if user.tenant_id is not None:
         event_publish(detail_type="tenantUserCreated", detail=_tenant_user_event_detail(user))
     return user
 
 
-def _check_tenant_role(user_role: str, tenant_id) -> None:
-    """A tenant role without a tenant would be bound to no tenant, i.e. to all of them."""
-    if is_tenant_role(user_role) and tenant_id is None:
-        message = f"The role {user_role} belongs to one tenant: give the user a tenantId"
-        raise InvalidInput(message, detail=[{"loc": ["body", "tenantId"], "msg": message, "type": "missing"}])
+def _check_tenant_role_has_tenant(user_role: str, tenant_id: UUID | None) -> None:
+    """A tenant role (SBT["TENANT_ROLES"]) needs a tenant: unbound, it would reach every tenant."""
+    if tenant_id is None and is_tenant_role(user_role):
+        msg = f"The role {user_role} is a tenant role: tenantId is required"
+        raise InvalidInput(msg, detail=[{"loc": ["body", "tenantId"], "msg": msg, "type": "tenant_required"}])
 
 
 def _check_role_grantable(user_role: str, granter_scopes: Collection[str] | None) -> None:
@@ -105,7 +105,7 @@ def user_update(
     before = provider.fetch_user(user_name=user_name, tenant_id=client_tenant_id)
     if user_role is not None:
         _check_role_grantable(user_role, granter_scopes)
-        _check_tenant_role(user_role, before.tenant_id)
+        _check_tenant_role_has_tenant(user_role, before.tenant_id)
     user = provider.update_user(user_name=user_name, email=email, user_role=user_role, tenant_id=client_tenant_id)
     if user.user_role != before.user_role:
         provider.revoke_user_tokens(user_name=user_name)

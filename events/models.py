@@ -11,14 +11,19 @@ class Event(models.Model):
     """
 
     class Direction(models.TextChoices):
-        OUTBOUND = "outbound", "published by the control plane"
-        INBOUND = "inbound", "received from the application plane"
+        OUTBOUND = "outbound", "outbound"
+        INBOUND = "inbound", "inbound"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     detail_type = models.CharField(max_length=128, db_index=True)
     source = models.CharField(max_length=128)
     detail = models.JSONField(default=dict)
-    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.OUTBOUND)
+    direction = models.CharField(
+        max_length=16,
+        choices=Direction.choices,
+        default=Direction.OUTBOUND,
+        help_text="outbound: published by the control plane; inbound: received from the application plane.",
+    )
     created = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(
         null=True, blank=True, help_text="When the event was fanned out to its subscribers; empty until then."

@@ -1,12 +1,18 @@
 """The wire format of outbound deliveries and the one HTTP call that sends them."""
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from events.catalogue import wire_name
 from events.crypto import signature
@@ -41,6 +47,76 @@ class Outcome:
     error: str
 
 
+class _Deadline:
+    """A hard cap on one delivery attempt: ``requests``' read timeout is per read, so a receiver
+    that drips its answer (a byte every few seconds) would hold the worker for ever. When the
+    deadline passes, every socket of the attempt is shut down, which ends any blocked read."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections hand their socket to ``deadline`` once connected."""
+
+    def __init__(self, deadline: _Deadline):
+        self.deadline = deadline
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        deadline = self.deadline
+
+        class WatchedHTTPConnection(HTTPConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class WatchedHTTPSConnection(HTTPSConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class WatchedHTTPPool(HTTPConnectionPool):
+            ConnectionCls = WatchedHTTPConnection
+
+        class WatchedHTTPSPool(HTTPSConnectionPool):
+            ConnectionCls = WatchedHTTPSConnection
+
+        self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+
+
 def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outcome:
     """POST one signed event; any 2xx is a success, anything else (or no answer) a failure."""
     body = event_body(event)
@@ -54,19 +130,30 @@ def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outc
         HEADER_SIGNATURE: signature(secret=secret, event_id=str(event.id), timestamp=timestamp, body=body),
     }
     timeout = (sbt_settings.EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS, sbt_settings.EVENT_DELIVERY_READ_TIMEOUT_SECONDS)
-    try:
-        # No redirects: a signed event must reach the URL the operator configured, nothing else.
-        # stream=True: only the first bytes of the answer are read, however much it sends.
-        with requests.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
-        ) as response:
-            if 200 <= response.status_code < 300:
-                return Outcome(ok=True, status_code=response.status_code, error="")
-            text = response.raw.read(ERROR_BODY_LIMIT, decode_content=True).decode("utf-8", "replace")
-    except requests.Timeout as exc:
-        return Outcome(
-            ok=False, status_code=None, error=f"No answer within {timeout[0]}s (connect) / {timeout[1]}s (read): {exc}"
-        )
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        return Outcome(ok=False, status_code=None, error=f"Request failed: {exc}")
+    total = sbt_settings.EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS
+    with _Deadline(total) as deadline, requests.Session() as session:
+        adapter = _DeadlineAdapter(deadline)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            # No redirects: a signed event must reach the URL the operator configured, nothing else.
+            # stream=True: only the first bytes of the answer are read, however much it sends.
+            with session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            ) as response:
+                if 200 <= response.status_code < 300:
+                    return Outcome(ok=True, status_code=response.status_code, error="")
+                text = response.raw.read(ERROR_BODY_LIMIT, decode_content=True).decode("utf-8", "replace")
+                if deadline.expired:
+                    raise requests.Timeout("total deadline passed while reading the answer")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadline.expired:
+                return Outcome(ok=False, status_code=None, error=f"No complete answer within {total}s (total): {exc}")
+            if isinstance(exc, requests.Timeout):
+                return Outcome(
+                    ok=False,
+                    status_code=None,
+                    error=f"No answer within {timeout[0]}s (connect) / {timeout[1]}s (read): {exc}",
+                )
+            return Outcome(ok=False, status_code=None, error=f"Request failed: {exc}")
     return Outcome(ok=False, status_code=response.status_code, error=f"HTTP {response.status_code}: {text}")

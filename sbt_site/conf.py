@@ -83,11 +83,10 @@ DEFAULTS = {
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
     "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
     # The most a user's token may carry, by the user's role (SBT's userRole): a token issued to a
-    # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. Deny by
-    # default: a role not listed here gets no scope. A tenant user's token is also bound to its
-    # tenant (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own
-    # tenant. Machine (client-credentials) tokens are not affected. Configured roles are merged
-    # with these.
+    # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. A role not
+    # listed here gets no scopes (deny by default). A tenant user's token is also bound to its tenant
+    # (sbt_site.api.permissions.client_tenant_id), so TenantAdmin writes stay in its own tenant.
+    # Machine (client-credentials) tokens are not affected. Configured roles are merged with these.
     "ROLE_SCOPES": {
         "SystemAdmin": list(SCOPE_DESCRIPTIONS),
         "TenantAdmin": [
@@ -100,15 +99,18 @@ DEFAULTS = {
         ],
         "TenantUser": ["tenant/tenant_read", "meter/meter_read", "usage/usage_read"],
     },
-    # Roles that only make sense inside one tenant: a user of such a role must have a tenantId
-    # (POST/PUT /users refuse it otherwise), and one without a tenant gets no scope at all, so
-    # it can never act on every tenant.
+    # Roles that must be bound to a tenant: a user with one of these and no tenant gets no scopes
+    # (unbound, its token would reach every tenant), and the API refuses to create or update such
+    # a user without tenantId (422).
     "TENANT_ROLES": ["TenantAdmin", "TenantUser"],
     # --- events app: outbound webhooks and inbound /events ---
     # Each delivery attempt: seconds to connect, and to wait for each read of the answer, so a
     # receiver that hangs cannot hold a worker.
     "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 3.0,
     "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 10.0,
+    # ... and the most one attempt may take in all (connect, headers, body): the read timeout is
+    # per read, so a receiver that drips its answer a byte at a time would otherwise hold a worker.
+    "EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS": 30.0,
     # Attempts before a delivery is dead (dead-letter), and the exponential backoff's base and cap.
     "EVENT_DELIVERY_MAX_ATTEMPTS": 8,
     "EVENT_DELIVERY_BACKOFF_SECONDS": 10.0,

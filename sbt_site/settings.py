@@ -97,7 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "oauth2_provider",
+    "sbt_site.oauth_app.OAuthTokensConfig",  # oauth2_provider, named "OAuth tokens" in the admin
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",

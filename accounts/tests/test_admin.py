@@ -161,3 +161,9 @@ def test_tokens_are_read_only_in_the_admin(admin_client, make_oauth_client):
     response = admin_client.post(f"/admin/oauth2_provider/accesstoken/{token.pk}/change/", {"scope": "x"})
     assert response.status_code == 403
     assert admin_client.get("/admin/oauth2_provider/accesstoken/add/").status_code == 403
+
+
+def test_the_oauth_toolkit_section_is_called_oauth_tokens(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "OAuth tokens" in page
+    assert "Django OAuth Toolkit" not in page

@@ -77,6 +77,38 @@ def test_a_login_yields_exactly_the_roles_scopes(auth_server, person, acme, role
     assert granted(refreshed.json()) == expected
 
 
+@pytest.mark.parametrize(
+    "role, bound",
+    [
+        # An unknown role used to get the TenantUser scopes; with no tenant that reached every
+        # tenant. Deny by default now.
+        ("SomethingElse", True),
+        ("SomethingElse", False),
+        ("", False),
+        # A tenant role without a tenant is bound to none: no scopes rather than every tenant.
+        ("TenantAdmin", False),
+        ("TenantUser", False),
+    ],
+)
+def test_an_unknown_role_or_an_unbound_tenant_role_gets_no_token(auth_server, person, acme, role, bound):
+    person("carol", role=role, tenant=acme if bound else None)
+    response = auth_server.authorize(
+        auth_server.login("carol"), scope=EVERY_SCOPE, code_challenge=pkce_pair()[1], code_challenge_method="S256"
+    )
+    assert response.status_code == 302
+    params = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert params["error"] == ["invalid_scope"]
+    assert "code" not in params
+
+
+def test_the_tenant_roles_are_a_setting(settings):
+    from accounts.scopes import user_scopes
+
+    assert user_scopes("TenantAdmin", None) == []
+    settings.SBT = {**getattr(settings, "SBT", {}), "TENANT_ROLES": []}
+    assert set(user_scopes("TenantAdmin", None)) == TENANT_ADMIN_SCOPES
+
+
 def test_a_scope_outside_the_role_is_narrowed_away(auth_server, person, acme):
     # RFC 6749 §3.3: the server may grant less than asked, and then says what it granted.
     person("carol", role="TenantUser", tenant=acme)

@@ -17,7 +17,9 @@ User = get_user_model()
 
 
 def create(client, **body):
-    payload = {"userName": "alice", "email": "alice@example.com", "userRole": "SystemAdmin", **body}
+    """POST /users; a tenant role (TenantAdmin) when given a tenantId, else a control-plane one."""
+    role = "TenantAdmin" if body.get("tenantId") else "SystemAdmin"
+    payload = {"userName": "alice", "email": "alice@example.com", "userRole": role, **body}
     return client.post("/api/v1/users", payload, format="json")
 
 
@@ -44,7 +46,7 @@ def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_
     tenant = Tenant.objects.create(name="acme")
     client = api()
     with django_capture_on_commit_callbacks(execute=True):
-        assert create(client, tenantId=str(tenant.pk), userRole="TenantAdmin").status_code == 201
+        assert create(client, tenantId=str(tenant.pk)).status_code == 201
     created = Event.objects.get(detail_type="tenantUserCreated")
     assert created.detail == {
         "tenantId": str(tenant.pk),
@@ -60,21 +62,6 @@ def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_
     assert response.json() == {"message": "User deleted"}
     assert Event.objects.get(detail_type="tenantUserDeleted").detail["userName"] == "alice"
     assert not User.objects.filter(username="alice").exists()
-
-
-def test_a_tenant_role_needs_a_tenant(api):
-    client = api()
-    response = create(client, userRole="TenantAdmin")
-    assert response.status_code == 422
-    body = response.json()
-    assert body["message"] == "The role TenantAdmin belongs to one tenant: give the user a tenantId"
-    assert body["detail"][0]["loc"] == ["body", "tenantId"]
-    assert not User.objects.filter(username="alice").exists()
-
-    assert create(client, userRole="Auditor").status_code == 201
-    response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
-    assert response.status_code == 422
-    assert User.objects.get(username="alice").role == "Auditor"
 
 
 def test_duplicate_user_name_is_409_and_changes_nothing(api):
@@ -255,6 +242,32 @@ def test_user_names_with_dots_and_at_signs_route(api):
     client = api()
     assert create(client, userName="first.last@example.com").status_code == 201
     assert client.get("/api/v1/users/first.last@example.com").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["TenantAdmin", "TenantUser"])
+def test_a_tenant_role_without_a_tenant_is_422(api, role):
+    """Unbound, a tenant role's token would reach every tenant (it now gets no scopes at all)."""
+    client = api()
+    response = create(client, userRole=role)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"][0]["loc"] == ["body", "tenantId"]
+    assert "tenantId is required" in body["detail"][0]["msg"]
+    assert not User.objects.filter(username="alice").exists()
+
+    assert create(client, userRole="SystemAdmin").status_code == 201
+    response = client.put("/api/v1/users/alice", {"userRole": role}, format="json")
+    assert response.status_code == 422
+    assert User.objects.get(username="alice").role == "SystemAdmin"
+
+
+def test_a_tenant_user_can_change_between_tenant_roles(api):
+    tenant = Tenant.objects.create(name="acme")
+    client = api()
+    assert create(client, tenantId=str(tenant.pk)).status_code == 201
+    response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
+    assert response.status_code == 200
+    assert User.objects.get(username="alice").role == "TenantUser"
 
 
 def test_system_clients_are_not_users(api):

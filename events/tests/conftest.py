@@ -25,7 +25,9 @@ class Receiver:
     """What a webhook receiver got, and how it answers.
 
     ``answers`` is consumed one per request (an int is a status code, ``"hang"`` never answers
-    until the test ends); when empty, it answers ``default``. ``on_request(received)`` runs for
+    until the test ends, ``"drip-headers"``/``"drip-body"`` send a 500 answer's status line and
+    headers, or its body, one byte every ``drip_seconds`` until the test ends); when empty, it
+    answers ``default``. ``on_request(received)`` runs for
     every request before the answer, e.g. to POST an event back to the control plane.
     """
 
@@ -34,6 +36,7 @@ class Receiver:
     default: int = 200
     requests: list[Received] = field(default_factory=list)
     on_request: object = None
+    drip_seconds: float = 0.2
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,6 +66,21 @@ def receiver():
             answer = state.next_answer()
             if answer == "hang":
                 state.release.wait(30)
+                return
+            if answer in ("drip-headers", "drip-body"):
+                head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\n\r\n"
+                if answer == "drip-body":
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b"x" * 100000
+                for byte in head:
+                    if state.release.wait(state.drip_seconds):
+                        return
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return
                 return
             if state.on_request is not None:
                 state.on_request(received)

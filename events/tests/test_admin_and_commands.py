@@ -247,3 +247,11 @@ def test_admin_edits_a_subscription_keeping_or_replacing_its_secret(admin_client
     assert secret_decrypt(subscription.secret_encrypted) == "a-brand-new-secret-42"
     short = admin_client.post(change_url, {**form, "new_secret": "short"})
     assert short.status_code == 200 and "at least 16 characters" in short.content.decode()
+
+
+def test_event_direction_is_a_short_label_explained_by_its_help_text(admin_client, dead_delivery):
+    page = admin_client.get("/admin/events/event/").content.decode()
+    assert "published by the control plane" not in page
+    assert ">outbound<" in page
+    detail = admin_client.get(f"/admin/events/event/{dead_delivery.event_id}/change/").content.decode()
+    assert "outbound: published by the control plane; inbound: received from the application plane." in detail

@@ -17,6 +17,7 @@ from events.services import (
     subscription_send_test_event,
 )
 from events.tests.conftest import verify_signature
+from events.webhooks import post_event
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,26 @@ def test_hanging_receiver_ends_dead_and_replay_delivers(fast_retries, receiver, 
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempts == 1
     assert len(receiver.requests) == 4
+
+
+@pytest.mark.parametrize("drip", ["drip-headers", "drip-body"])
+def test_a_dripping_receiver_cannot_hold_the_worker_past_the_total_deadline(settings, receiver, drip):
+    """Each read gets a byte well within the read timeout, so only the total deadline ends it."""
+    settings.SBT = {
+        **getattr(settings, "SBT", {}),
+        "EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS": 1.0,
+        "EVENT_DELIVERY_READ_TIMEOUT_SECONDS": 1.0,
+        "EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS": 1.5,
+    }
+    receiver.default = drip
+    receiver.drip_seconds = 0.1
+    event = Event.objects.create(detail_type="onboardingRequest", detail={"n": 1})
+    started = time.monotonic()
+    outcome = post_event(url=receiver.url, event=event, secret="s3cret", delivery_id="d-1")
+    elapsed = time.monotonic() - started
+    assert 1.4 < elapsed < 3, elapsed
+    assert not outcome.ok and outcome.status_code is None
+    assert "No complete answer within 1.5s (total)" in outcome.error
 
 
 def test_dispatching_twice_delivers_once_per_subscription(receiver, django_capture_on_commit_callbacks):

@@ -90,3 +90,18 @@ def test_a_tenant_without_registration_cannot_be_offboarded_from_the_admin(admin
     assert "has no registration" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.active and not TenantRegistration.objects.exists()
+
+
+def test_registration_status_filters_say_what_the_badge_says(admin_client, onboard):
+    """The filter used Django's title-cased label "In Progress" next to the badge's "In progress"."""
+    onboard("acme")
+    for changelist, parameter in (
+        ("/admin/tenants/tenant/", "registration__status__exact"),
+        ("/admin/tenants/tenantregistration/", "status__exact"),
+    ):
+        page = admin_client.get(changelist).content.decode()
+        assert "In Progress" not in page
+        assert f"?{parameter}=In+progress" in page
+        filtered = admin_client.get(changelist, {parameter: "In progress"}).content.decode()
+        assert "acme" in filtered
+        assert "acme" not in admin_client.get(changelist, {parameter: "created"}).content.decode()
