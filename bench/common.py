@@ -93,7 +93,26 @@ def server_env(database_url: str) -> dict:
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
         "SBT_VAR_DIR": _var_dir(),
+        # production settings require a token-signing key (added by the OAuth foundation); the
+        # benchmarks issue no OIDC tokens, so a throwaway key generated per run will do
+        "OIDC_RSA_PRIVATE_KEY": os.environ.get("OIDC_RSA_PRIVATE_KEY") or _throwaway_rsa_key(),
     }
+
+
+def _throwaway_rsa_key() -> str:
+    global _RSA_KEY
+    if _RSA_KEY is None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _RSA_KEY = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+    return _RSA_KEY
+
+
+_RSA_KEY = None
 
 
 def setup_django(database_url: str) -> None:

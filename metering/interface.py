@@ -69,6 +69,10 @@ class UsageQuery:
     interval: str  # HOUR | DAY | WEEK | MONTH
     time_zone: str
     group_by: str | None = None
+    # keyset pagination: only results after ``after`` (a ``usage_window_order`` key), at most
+    # ``limit`` of them; None/None is the whole answer
+    after: tuple | None = None
+    limit: int | None = None
 
 
 @dataclass(frozen=True)

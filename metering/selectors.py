@@ -41,11 +41,15 @@ def usage_windows(
     interval: str = "DAY",
     time_zone: str = "UTC",
     group_by: str | None = None,
+    after: tuple | None = None,
+    limit: int | None = None,
 ) -> list[UsageWindow]:
     """Usage of ``meter`` per (tenant, group, window) for the windows covering [start, end).
 
     Windows are whole windows of ``time_zone`` (the first starts at or before ``start``);
     windows without usage are omitted. Every acknowledged, non-cancelled event is included.
+    With ``after`` (a ``usage_window_order`` key) and/or ``limit``: only the next ``limit``
+    results after that key (a page, computed in SQL on PostgreSQL).
     """
     return get_provider("metering").fetch_usage(
         UsageQuery(
@@ -57,6 +61,8 @@ def usage_windows(
             interval=interval,
             time_zone=time_zone,
             group_by=group_by,
+            after=after,
+            limit=limit,
         )
     )
 

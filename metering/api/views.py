@@ -1,6 +1,5 @@
 """Meters and usage (CONTRACT.md "Meters", "Usage"): thin views over services and selectors."""
 
-from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -174,6 +173,16 @@ class UsageQueryView(APIView):
             ]
         if errors:
             raise RequestValidationError(errors, location="query")
+        salt = f"metering.usage.{meter.pk}"
+        cursor = decode_token(request, salt=salt)
+        if cursor is not None:
+            types = (str, bool, str, float)
+            if len(cursor) != 4 or not all(isinstance(part, kind) for part, kind in zip(cursor, types, strict=True)):
+                raise RequestValidationError(
+                    {"next_token": ["next_token is malformed or not for this list"]}, location="query"
+                )
+            cursor = tuple(cursor)
+        # one page (plus one result to know whether another page follows), paginated in SQL
         windows = selectors.usage_windows(
             meter=meter,
             tenant_id=tenant_id,
@@ -182,18 +191,10 @@ class UsageQueryView(APIView):
             interval=interval,
             time_zone=params["timeZone"],
             group_by=group_by,
+            after=cursor,
+            limit=limit + 1,
         )
-        salt = f"metering.usage.{meter.pk}"
-        cursor = decode_token(request, salt=salt)
-        first = 0
-        if cursor is not None:
-            types = (str, bool, str, float)
-            if len(cursor) != 4 or not all(isinstance(part, kind) for part, kind in zip(cursor, types, strict=True)):
-                raise RequestValidationError(
-                    {"next_token": ["next_token is malformed or not for this list"]}, location="query"
-                )
-            first = bisect_right(windows, tuple(cursor), key=usage_window_order)
-        page = windows[first : first + limit]
+        page = windows[:limit]
         body = {
             "data": {
                 "meterId": str(meter.pk),
@@ -203,6 +204,6 @@ class UsageQueryView(APIView):
                 "results": [usage_window_data(window, zone) for window in page],
             }
         }
-        if first + limit < len(windows):
+        if len(windows) > limit:
             body["next_token"] = encode_token(list(usage_window_order(page[-1])), salt=salt)
         return Response(body)

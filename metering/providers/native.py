@@ -9,6 +9,7 @@ caller's transaction. Other databases (the embedded SQLite default) take a plain
 """
 
 import json
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -437,7 +438,9 @@ class NativeMeteringProvider(MeteringProvider):
         boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
         if connection.vendor == "postgresql" and rollup_span(boundaries, query.aggregation):
             return _usage_windows_postgresql(query, boundaries)
-        return usage_windows_portable(query)
+        windows = usage_windows_portable(query)
+        first = 0 if query.after is None else bisect_right(windows, tuple(query.after), key=usage_window_order)
+        return windows[first:] if query.limit is None else windows[first : first + query.limit]
 
 
 def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
@@ -524,7 +527,9 @@ SELECT * FROM (
     WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
     GROUP BY 1, 2, 3
 ) windows
+{after}
 ORDER BY tenant_id, {group_order} window_number
+{limit}
 """
 
 UNIQUE_QUERY_SQL = """
@@ -533,6 +538,15 @@ SELECT tenant_id, {group} AS grp, width_bucket(bucket, %(bounds)s::timestamptz[]
 FROM metering_usageuniquevalue
 WHERE meter_id = %(meter)s AND bucket >= %(start)s AND bucket < %(end)s {tenant}
 GROUP BY 1, 2, 3
+"""
+
+# the tenants a page can touch: the first N (in uuid order) from the cursor's tenant on that have
+# usage in the range; an index-only scan in tenant order that stops after N tenants
+PAGE_TENANTS_SQL = """
+SELECT tenant_id FROM metering_usagerollup
+WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s
+  AND tenant_id >= %(after_tenant)s
+GROUP BY tenant_id ORDER BY tenant_id LIMIT %(tenants)s
 """
 
 
@@ -549,6 +563,15 @@ def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> 
         "tenant_id": query.tenant_id,
         "group_by": query.group_by,
     }
+    after, limit = query.after, query.limit
+    if after is not None:
+        params["after_tenant"] = UUID(after[0])
+        params["after_has_group"] = after[1]
+        params["after_group"] = after[2]
+        # windows whose start is after the cursor's: numbers above the count of boundaries <= it
+        params["after_window"] = bisect_right([b.timestamp() for b in boundaries], after[3])
+    else:
+        params["after_tenant"] = UUID(int=0)
     parts = {
         "group": "dimensions ->> %(group_by)s" if query.group_by else "NULL::text",
         # a uuid sorts by its bytes, which is the order of its hex text (Python's str order); group
@@ -560,9 +583,23 @@ def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> 
             if query.aggregation == "LATEST"
             else "NULL"
         ),
+        "after": (
+            "WHERE (tenant_id, grp IS NOT NULL, coalesce(grp, '') COLLATE \"C\", window_number) > "
+            '(%(after_tenant)s, %(after_has_group)s, %(after_group)s COLLATE "C", %(after_window)s)'
+            if after is not None
+            else ""
+        ),
+        "limit": "LIMIT %(limit)s" if limit is not None else "",
     }
+    params["limit"] = limit
     aggregation, group_by = query.aggregation, query.group_by
     with connection.cursor() as cursor:
+        if limit is not None and query.tenant_id is None:
+            # a page of ``limit`` results spans at most ``limit`` tenants after the cursor's own:
+            # aggregate only those instead of every tenant
+            cursor.execute(PAGE_TENANTS_SQL, {**params, "tenants": limit + 1})
+            params["page_tenants"] = [row[0] for row in cursor.fetchall()]
+            parts["tenant"] = "AND tenant_id = ANY(%(page_tenants)s::uuid[])"
         distinct = {}
         if aggregation == "UNIQUE_COUNT":
             cursor.execute(UNIQUE_QUERY_SQL.format(**parts), params)

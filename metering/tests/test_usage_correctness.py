@@ -12,7 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
-from metering.interface import UsageQuery
+from metering.interface import UsageQuery, usage_window_order
 from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup
 from metering.providers.native import usage_windows_portable
 from metering.selectors import usage_windows
@@ -111,6 +111,24 @@ def assert_matches_reference(meter, live, zone_name, interval, group_by, time_ra
         )
     )
     assert portable == windows, "the SQLite/fallback path must give the same answer"
+    pages, after = [], None
+    while True:  # keyset pages (computed in SQL on PostgreSQL) concatenate to the whole answer
+        page = usage_windows(
+            meter=meter,
+            tenant_id=None,
+            start=time_range[0],
+            end=time_range[1],
+            interval=interval,
+            time_zone=zone_name,
+            group_by=group_by,
+            after=after,
+            limit=7,
+        )
+        pages += page
+        if len(page) < 7:
+            break
+        after = usage_window_order(page[-1])
+    assert pages == windows, "paging must neither skip nor repeat a result"
 
 
 @pytest.mark.django_db
