@@ -6,20 +6,25 @@ against the JWKS; the control plane itself still looks every presented token up 
 (by checksum), so a revoked token stops working at once whatever its signature says.
 """
 
+import functools
+import hashlib
 import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from jwcrypto import jwt
-from oauth2_provider.models import get_access_token_model, set_token_value
+from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
 
 from accounts.scopes import scopes_for_user
 from sbt_site.conf import sbt_settings
+from sbt_site.db import execute_prepared, model_columns
 
 
 def jwt_issuer() -> str:
@@ -95,6 +100,45 @@ def access_token_issue(*, application, scope: str, user=None, lifetime: int | No
     return token, raw
 
 
+@functools.cache
+def _token_lookup() -> tuple[str, list]:
+    """DOT's ``AccessToken.objects.select_related("application", "user")`` lookup by checksum,
+    written once (see sbt_site/db.py): it runs on every API request."""
+    token, application, user = (
+        model_columns(get_access_token_model(), "t"),
+        model_columns(get_application_model(), "a"),
+        model_columns(get_user_model(), "u"),
+    )
+    quote = connection.ops.quote_name
+    table = {part.alias: quote(part.model._meta.db_table) for part in (token, application, user)}
+    pk = {part.alias: quote(part.model._meta.pk.column) for part in (token, application, user)}
+    sql = (
+        f"SELECT {token.sql}, {application.sql}, {user.sql} FROM {table['t']} t"  # noqa: S608 (names from the models)
+        f" LEFT JOIN {table['a']} a ON a.{pk['a']} = t.application_id"
+        f" LEFT JOIN {table['u']} u ON u.{pk['u']} = t.user_id"
+        f" WHERE t.token_checksum = %s ORDER BY t.{pk['t']} LIMIT 1"
+    )
+    return sql, [token, application, user]
+
+
+def access_token_load(raw_token: str):
+    """The stored access token for ``raw_token`` with its application and user, as DOT loads it
+    (one query), or None."""
+    sql, parts = _token_lookup()
+    row = execute_prepared(sql, [hashlib.sha256(raw_token.encode("utf-8")).hexdigest()], fetch="one")
+    if row is None:
+        return None
+    instances, offset = [], 0
+    for part in parts:
+        instances.append(part.load(row[offset : offset + len(part)]))
+        offset += len(part)
+    token, application, user = instances
+    # what select_related caches: token.application and token.user cost no further query
+    token._state.fields_cache["application"] = application
+    token._state.fields_cache["user"] = user
+    return token
+
+
 class SbtOAuth2Validator(OAuth2Validator):
     """DOT's validator, refusing every grant and token of a disabled user (CONTRACT.md "Users"),
     and never issuing a user more than its role's scopes (SBT["ROLE_SCOPES"])."""
@@ -129,6 +173,9 @@ class SbtOAuth2Validator(OAuth2Validator):
         # an ID token as an API credential. Our access tokens are JWTs: they are access tokens,
         # looked up like any other, and an ID token is never one.
         return self.validate_bearer_token(token, scopes, request)
+
+    def _load_access_token(self, token):
+        return access_token_load(token)
 
     def validate_bearer_token(self, token, scopes, request):
         valid = super().validate_bearer_token(token, scopes, request)

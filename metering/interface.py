@@ -129,6 +129,13 @@ class MeteringProvider(ABC):
     def ingest(self, events: list[UsageEventIn]) -> IngestResult:
         """Store events exactly once by (tenant, eventId); durable when the caller's transaction commits."""
 
+    def ingest_many(self, batches: list[list[UsageEventIn]]) -> list[IngestResult]:
+        """Store several independent batches in the caller's transaction (group commit), one
+        result per batch, as if ingested one after the other in this order: an eventId sent in
+        two batches is accepted in the first and a duplicate in the second. Override when the
+        store can do it in one step."""
+        return [self.ingest(batch) for batch in batches]
+
     @abstractmethod
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:
         """Aggregated usage per (tenant, group, window), every acknowledged live event included."""

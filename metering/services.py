@@ -14,14 +14,15 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from uuid import UUID
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from metering.group_commit import GroupCommit
 from metering.interface import CancelFilter, IngestResult, MeterInfo, MeterSpec, UsageEventIn
 from metering.models import Meter, MeteringCustomer, UsageEvent
 from sbt_site.conf import sbt_settings
+from sbt_site.db import db_value, execute_prepared, in_list, model_columns
 from sbt_site.errors import Conflict, InvalidInput, NotFound
 from sbt_site.providers import get_provider
 from tenants.models import Tenant
@@ -106,7 +107,7 @@ def metering_customer_delete(*, tenant_id: UUID) -> None:
 @dataclass(frozen=True)
 class _Context:
     meters: dict[str, Meter]
-    tenants: dict[UUID, Tenant]
+    tenants: dict[UUID, bool]  # existing tenants: whether active
     offboarded: set[UUID]
     client_tenant_id: UUID | None
     now: datetime
@@ -262,12 +263,12 @@ def _parse_tenant(raw: dict, index: int, context: _Context, errors: list) -> UUI
     except ValueError:
         _error(errors, index, "tenantId", "tenantId must be a UUID", "value_error")
         return None
-    tenant = context.tenants.get(tenant_id)
+    active = context.tenants.get(tenant_id)
     # a tenant-bound client learns nothing about other tenants: same message as unknown
-    if tenant is None or (context.client_tenant_id is not None and tenant_id != context.client_tenant_id):
+    if active is None or (context.client_tenant_id is not None and tenant_id != context.client_tenant_id):
         _error(errors, index, "tenantId", f"unknown tenant {tenant_id}", "unknown_tenant")
         return None
-    if not tenant.active or tenant_id in context.offboarded:
+    if not active or tenant_id in context.offboarded:
         _error(errors, index, "tenantId", f"tenant {tenant_id} is offboarded: its usage is refused", "tenant_inactive")
         return None
     return tenant_id
@@ -298,8 +299,41 @@ def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, err
     return clean, unique_value
 
 
-def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> list[UsageEventIn]:
-    """Validate a batch; raise InvalidInput naming every bad event by index (nothing stored)."""
+@lru_cache(maxsize=1)
+def _lookup_sql() -> tuple:
+    """The two reads of every ingestion, written once (see sbt_site/db.py): the named meters,
+    and the named tenants with whether metering offboarded them."""
+    quote = connection.ops.quote_name
+    meters = model_columns(Meter, "m")
+    meter_sql = f"SELECT {meters.sql} FROM {quote(Meter._meta.db_table)} m WHERE {{}}"  # noqa: S608 (model names)
+    tenant_sql = (
+        f"SELECT t.id, t.active, EXISTS (SELECT 1 FROM {quote(MeteringCustomer._meta.db_table)} c"  # noqa: S608
+        f" WHERE c.tenant_id = t.id AND c.offboarded IS NOT NULL) FROM {quote(Tenant._meta.db_table)} t WHERE {{}}"
+    )
+    return meters, meter_sql, tenant_sql
+
+
+def _meters_lookup(names: set[str]) -> dict[str, Meter]:
+    if not names:
+        return {}
+    meters, meter_sql, _ = _lookup_sql()
+    condition, params = in_list("m.api_name", sorted(names))
+    loaded = [meters.load(row) for row in execute_prepared(meter_sql.format(condition), params)]
+    return {meter.api_name: meter for meter in loaded}
+
+
+def _tenants_lookup(tenant_ids: set[UUID]) -> tuple[dict[UUID, bool], set[UUID]]:
+    """({tenant id: active}, {ids of tenants metering offboarded}) for the tenants that exist."""
+    if not tenant_ids:
+        return {}, set()
+    _, _, tenant_sql = _lookup_sql()
+    condition, params = in_list("t.id", [db_value(Tenant._meta.pk, pk) for pk in tenant_ids])
+    rows = execute_prepared(tenant_sql.format(condition), params)
+    active = {_uuid(str(pk)): bool(is_active) for pk, is_active, _ in rows}
+    return active, {_uuid(str(pk)) for pk, _, is_offboarded in rows if is_offboarded}
+
+
+def _check_batch(events) -> None:
     limit = sbt_settings.USAGE_MAX_BATCH
     if not isinstance(events, list) or not events:
         raise InvalidInput(
@@ -309,32 +343,32 @@ def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> lis
     if len(events) > limit:
         msg = f"at most {limit} events per request ({len(events)} sent)"
         raise InvalidInput(msg, detail=[{"loc": ["body", "events"], "msg": msg, "type": "too_many_events"}])
-    meter_names = {
-        event["meterApiName"]
-        for event in events
-        if isinstance(event, dict) and isinstance(event.get("meterApiName"), str)
-    }
-    tenant_ids = set()
-    for event in events:
-        if isinstance(event, dict) and event.get("tenantId") is not None:
-            with contextlib.suppress(ValueError):
-                tenant_ids.add(_uuid(str(event["tenantId"])))
-    # one query for the tenants and whether metering offboarded them
-    tenants = {
-        tenant.pk: tenant
-        for tenant in Tenant.objects.filter(pk__in=tenant_ids | {client_tenant_id} - {None}).annotate(
-            metering_offboarded=Exists(
-                MeteringCustomer.objects.filter(tenant_id=OuterRef("pk"), offboarded__isnull=False)
-            )
-        )
-    }
-    context = _Context(
-        meters={meter.api_name: meter for meter in Meter.objects.filter(api_name__in=meter_names)},
-        tenants=tenants,
-        offboarded={tenant_id for tenant_id, tenant in tenants.items() if tenant.metering_offboarded},
-        client_tenant_id=client_tenant_id,
-        now=timezone.now(),
-    )
+
+
+def _contexts(batches: list[tuple[list, UUID | None]]) -> list[_Context]:
+    """One validation context per (events, client tenant id), with one read of the meters and
+    one of the tenants that all of them name."""
+    meter_names, tenant_ids = set(), set()
+    for events, client_tenant_id in batches:
+        if client_tenant_id is not None:
+            tenant_ids.add(client_tenant_id)
+        for event in events:
+            if isinstance(event, dict):
+                if isinstance(event.get("meterApiName"), str):
+                    meter_names.add(event["meterApiName"])
+                if event.get("tenantId") is not None:
+                    with contextlib.suppress(ValueError):
+                        tenant_ids.add(_uuid(str(event["tenantId"])))
+    meters = _meters_lookup(meter_names)
+    tenants, offboarded = _tenants_lookup(tenant_ids)
+    now = timezone.now()
+    return [
+        _Context(meters=meters, tenants=tenants, offboarded=offboarded, client_tenant_id=client_tenant_id, now=now)
+        for _, client_tenant_id in batches
+    ]
+
+
+def _parse_batch(events: list, context: _Context) -> list[UsageEventIn]:
     errors: list[dict] = []
     parsed = [_parse_event(raw, index, context, errors) for index, raw in enumerate(events)]
     if errors:
@@ -343,11 +377,50 @@ def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> lis
     return parsed
 
 
+def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> list[UsageEventIn]:
+    """Validate a batch; raise InvalidInput naming every bad event by index (nothing stored)."""
+    _check_batch(events)
+    (context,) = _contexts([(events, client_tenant_id)])
+    return _parse_batch(events, context)
+
+
 def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
     """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
     parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
     with transaction.atomic():
         return provider().ingest(parsed)
+
+
+def _ingest_group(batches: list[tuple[list, UUID | None]]) -> list:
+    """GroupCommit's flush: validate each batch on its own (a bad one fails alone), store the
+    valid ones in one transaction; per batch an IngestResult or the InvalidInput to raise."""
+    outcomes: list = []
+    for (events, _), context in zip(batches, _contexts(batches), strict=True):
+        try:
+            outcomes.append(_parse_batch(events, context))
+        except InvalidInput as exc:
+            outcomes.append(exc)
+    valid = [number for number, outcome in enumerate(outcomes) if not isinstance(outcome, InvalidInput)]
+    if valid:
+        with transaction.atomic():
+            results = provider().ingest_many([outcomes[number] for number in valid])
+        for number, result in zip(valid, results, strict=True):
+            outcomes[number] = result
+    return outcomes
+
+
+_group_commit = GroupCommit(_ingest_group, max_size=1000)
+
+
+def usage_events_ingest_shared(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
+    """``usage_events_ingest`` for request handlers: small batches sent concurrently to one
+    process are stored in one shared transaction (metering/group_commit.py), each still
+    validated on its own and durable on return. Larger batches, and callers already inside a
+    transaction (whose uncommitted rows another thread could not see), ingest on their own."""
+    _check_batch(events)
+    if len(events) > sbt_settings.USAGE_GROUP_COMMIT_MAX_EVENTS or connection.in_atomic_block:
+        return usage_events_ingest(events=events, client_tenant_id=client_tenant_id)
+    return _group_commit.submit((events, client_tenant_id), size=len(events))
 
 
 # --- cancellation -------------------------------------------------------------------------

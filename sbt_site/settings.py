@@ -145,6 +145,18 @@ if os.environ.get("DATABASE_URL"):
             os.environ["DATABASE_URL"], conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+        "DATABASE_PREPARED_STATEMENTS", True
+    ):
+        # The few statements of the hot path (sbt_site/db.py) are prepared once per connection
+        # and planned once (generic plan); Django's own queries bind client-side and are never
+        # prepared. Behind PgBouncer in transaction mode older than 1.21, set
+        # DATABASE_PREPARED_STATEMENTS=false (docs/operations.md).
+        DATABASES["default"]["OPTIONS"] = {
+            "prepare_threshold": 5,
+            "options": "-c plan_cache_mode=force_generic_plan",
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
 elif PRODUCTION:
     raise ImproperlyConfigured("DATABASE_URL must be set in production (postgres://user:password@host:5432/name)")
 else:

@@ -98,7 +98,7 @@ class UsageView(APIView):
         if not isinstance(body, dict):
             raise RequestValidationError({"events": ['send one event object or {"events": [...]}']})
         events = body.get("events", [body])
-        result = services.usage_events_ingest(events=events, client_tenant_id=client_tenant_id(request))
+        result = services.usage_events_ingest_shared(events=events, client_tenant_id=client_tenant_id(request))
         return Response(
             {"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, status=status.HTTP_201_CREATED
         )

@@ -16,6 +16,7 @@ from decimal import Decimal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -115,8 +116,10 @@ WITH staged AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM new_keys), (SELECT count(*) FROM raw), (SELECT count(*) FROM rollup),
-       (SELECT count(*) FROM uniques)
+       (SELECT count(*) FROM uniques){returning}
 """
+# ingest_many needs to know which keys were new, to say which batch each accepted event was in
+RETURNING_KEYS = ", (SELECT array_agg(ARRAY[tenant_id::text, event_id::text]) FROM new_keys)"
 
 
 def meter_info(meter: Meter) -> MeterInfo:
@@ -326,7 +329,31 @@ class NativeMeteringProvider(MeteringProvider):
                 accepted = self._ingest_portable(events)
         return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
-    def _ingest_postgresql(self, events: list[UsageEventIn]) -> int:
+    def ingest_many(self, batches: list[list[UsageEventIn]]) -> list[IngestResult]:
+        if connection.vendor != "postgresql":
+            return super().ingest_many(batches)
+        # each (tenant, eventId) belongs to the first batch that sends it; one statement for all
+        owner: dict[tuple, int] = {}
+        for number, batch in enumerate(batches):
+            for event in batch:
+                owner.setdefault((event.tenant_id, event.event_id), number)
+        first = [event for number, batch in enumerate(batches) for event in batch
+                 if owner[(event.tenant_id, event.event_id)] == number]  # fmt: skip
+        accepted = [0] * len(batches)
+        if first:
+            with transaction.atomic(savepoint=False):
+                partitions_ensure({month_start(event.timestamp) for event in first})
+                _, new_keys = self._ingest_postgresql(first, return_keys=True)
+            for tenant_id, event_id in new_keys:
+                accepted[owner[(UUID(tenant_id), event_id)]] += 1
+        return [
+            IngestResult(accepted=count, duplicates=len(batch) - count)
+            for batch, count in zip(batches, accepted, strict=True)
+        ]
+
+    def _ingest_postgresql(self, events: list[UsageEventIn], return_keys: bool = False):
+        """The number of new events stored, or with ``return_keys`` (that number, [[tenant id
+        text, eventId], ...] of the new ones)."""
         rows = [
             (
                 event.tenant_id,
@@ -341,21 +368,28 @@ class NativeMeteringProvider(MeteringProvider):
             for event in events
         ]
         lock_keys = sorted({f"{event.meter_id}{event.tenant_id}" for event in events})
-        with connection.cursor() as cursor:
-            cursor.execute(LOCK_SHARED_SQL, [lock_keys])
+        spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
+        # A plain psycopg cursor on Django's connection, inside the same transaction, so the
+        # statements are prepared server-side (Django's cursors bind client-side and never
+        # prepare): planning INGEST_SQL costs more than running it for a few events.
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(LOCK_SHARED_SQL, [lock_keys], prepare=True)
             if len(rows) <= SMALL_BATCH:
+                # one prepared statement per batch size up to SMALL_BATCH
                 source = f"(VALUES {', '.join([VALUES_ROW] * len(rows))}) AS staging ({STAGING_COLUMNS})"
                 params = [value for row in rows for value in row]
             else:
                 cursor.execute(STAGING_SQL)
                 cursor.execute("DELETE FROM metering_usage_staging")  # empty unless this transaction used it
-                with cursor.cursor.copy(f"COPY metering_usage_staging ({STAGING_COLUMNS}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY metering_usage_staging ({STAGING_COLUMNS}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
                 source, params = "metering_usage_staging", []
-            spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
-            cursor.execute(INGEST_SQL.format(source=source, spans=spans), [*params, timezone.now()])
-            return cursor.fetchone()[0]
+            sql = INGEST_SQL.format(source=source, spans=spans, returning=RETURNING_KEYS if return_keys else "")
+            cursor.execute(sql, [*params, timezone.now()], prepare=True)
+            row = cursor.fetchone()
+            return (row[0], row[4] or []) if return_keys else row[0]
 
     def _ingest_portable(self, events: list[UsageEventIn]) -> int:
         now = timezone.now()

@@ -1,0 +1,40 @@
+"""The API's bearer-token lookup (accounts/tokens.py ``access_token_load``), hand-written SQL
+for speed, loads exactly what django-oauth-toolkit's ORM lookup loads."""
+
+import hashlib
+
+import pytest
+from django.contrib.auth import get_user_model
+from oauth2_provider.models import get_access_token_model
+
+from accounts.services import oauth_client_create
+from accounts.tokens import access_token_issue, access_token_load
+from tenants.models import Tenant
+
+User = get_user_model()
+pytestmark = pytest.mark.django_db
+
+
+def test_the_hand_written_token_lookup_loads_what_dot_loads_with_its_application_and_user(django_assert_num_queries):
+    tenant = Tenant.objects.create(name="acme")
+    application, _ = oauth_client_create(name="bound", scopes=["tenant/tenant_read"], tenant_id=tenant.pk)
+    user = User.objects.create_user("lookup-user", password="x" * 16, tenant=tenant, role="TenantAdmin")
+    for owner in (None, user):
+        _, raw = access_token_issue(application=application, scope="tenant/tenant_read", user=owner)
+        expected = (
+            get_access_token_model()
+            .objects.select_related("application", "user")
+            .get(token_checksum=hashlib.sha256(raw.encode()).hexdigest())
+        )
+        loaded = access_token_load(raw)  # one prepared statement (not in Django's query log)
+        with django_assert_num_queries(0):  # application and user came with it, as select_related
+            assert loaded.application.tenant_id == tenant.pk
+            assert (loaded.user.pk if loaded.user else None) == (owner.pk if owner else None)
+        for model_instance, reference in ((loaded, expected), (loaded.application, expected.application)):
+            for field in type(reference)._meta.concrete_fields:
+                assert getattr(model_instance, field.attname) == getattr(reference, field.attname), field.name
+        if owner is not None:
+            for field in User._meta.concrete_fields:
+                assert getattr(loaded.user, field.attname) == getattr(expected.user, field.attname), field.name
+        assert loaded.is_valid(["tenant/tenant_read"]) and not loaded.is_expired()
+    assert access_token_load("not-a-token") is None
