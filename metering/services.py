@@ -111,6 +111,23 @@ class _Context:
     offboarded: set[UUID]
     client_tenant_id: UUID | None
     now: datetime
+    oldest: datetime  # earliest timestamp accepted (USAGE_MAX_BACKDATE_DAYS)
+    latest: datetime  # latest timestamp accepted (USAGE_MAX_FUTURE_SECONDS)
+
+
+UNSTORABLE = "must not contain NUL characters or unpaired surrogates"
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text`` (JSON allows \\u0000 and lone surrogates; text and
+    jsonb columns do not)."""
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _error(errors: list, index: int, field: str | None, msg: str, kind: str) -> None:
@@ -147,10 +164,16 @@ def parse_timestamp(raw) -> datetime:
         except (OverflowError, OSError, ValueError):
             raise ValueError("is out of range") from None
     if isinstance(raw, str):
+        raw = raw.strip()
         try:
-            moment = parse_datetime(raw.strip())
+            # the C parser first (most timestamps are plain ISO-8601 date-times), Django's
+            # regex parser for the rest
+            moment = datetime.fromisoformat(raw) if len(raw) > 10 and raw[10] == "T" else parse_datetime(raw)
         except ValueError:
-            moment = None
+            try:
+                moment = parse_datetime(raw)
+            except ValueError:
+                moment = None
         if moment is None:
             raise ValueError("must be ISO-8601 (e.g. 2026-01-31T12:00:00Z) or epoch milliseconds")
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -204,9 +227,7 @@ def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEvent
         except ValueError as exc:
             _error(errors, index, "timestamp", f"timestamp {exc}", "value_error")
         else:
-            oldest = context.now - timedelta(days=sbt_settings.USAGE_MAX_BACKDATE_DAYS)
-            latest = context.now + timedelta(seconds=sbt_settings.USAGE_MAX_FUTURE_SECONDS)
-            if timestamp < oldest:
+            if timestamp < context.oldest:
                 _error(
                     errors,
                     index,
@@ -214,7 +235,7 @@ def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEvent
                     f"timestamp is more than {sbt_settings.USAGE_MAX_BACKDATE_DAYS} days in the past",
                     "too_old",
                 )
-            elif timestamp > latest:
+            elif timestamp > context.latest:
                 _error(errors, index, "timestamp", "timestamp is too far in the future", "in_future")
 
     dimensions = raw.get("dimensions") or {}
@@ -228,6 +249,8 @@ def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEvent
     event_id = raw.get("eventId")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 255):
         _error(errors, index, "eventId", "eventId must be a string of 1 to 255 characters", "value_error")
+    elif event_id is not None and not storable(event_id):
+        _error(errors, index, "eventId", f"eventId {UNSTORABLE}", "value_error")
 
     if len(errors) > before:
         return None
@@ -286,6 +309,8 @@ def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, err
             _error(errors, index, prop or "uniqueProperty", f"{prop} is required for a UNIQUE_COUNT meter", "missing")
         else:
             unique_value = str(candidate)
+            if not storable(unique_value):
+                _error(errors, index, prop, f"{prop} {UNSTORABLE}", "value_error")
     clean = {}
     for key in sorted(dimensions):
         value = dimensions[key]
@@ -296,6 +321,8 @@ def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, err
             _error(errors, index, "dimensions", f"dimension {key!r} must be a string or a number", "value_error")
         else:
             clean[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            if not storable(clean[key]):
+                _error(errors, index, "dimensions", f"dimension {key!r} {UNSTORABLE}", "value_error")
     return clean, unique_value
 
 
@@ -348,22 +375,30 @@ def _check_batch(events) -> None:
 def _contexts(batches: list[tuple[list, UUID | None]]) -> list[_Context]:
     """One validation context per (events, client tenant id), with one read of the meters and
     one of the tenants that all of them name."""
-    meter_names, tenant_ids = set(), set()
+    meter_names, tenant_texts, tenant_ids = set(), set(), set()
     for events, client_tenant_id in batches:
         if client_tenant_id is not None:
             tenant_ids.add(client_tenant_id)
         for event in events:
             if isinstance(event, dict):
-                if isinstance(event.get("meterApiName"), str):
-                    meter_names.add(event["meterApiName"])
-                if event.get("tenantId") is not None:
-                    with contextlib.suppress(ValueError):
-                        tenant_ids.add(_uuid(str(event["tenantId"])))
+                meter_name, tenant = event.get("meterApiName"), event.get("tenantId")
+                if isinstance(meter_name, str):
+                    meter_names.add(meter_name)
+                if tenant is not None:
+                    tenant_texts.add(str(tenant))  # a batch names a few tenants many times
+    for text in tenant_texts:
+        with contextlib.suppress(ValueError):
+            tenant_ids.add(_uuid(text))
     meters = _meters_lookup(meter_names)
     tenants, offboarded = _tenants_lookup(tenant_ids)
     now = timezone.now()
+    limits = {
+        "now": now,
+        "oldest": now - timedelta(days=sbt_settings.USAGE_MAX_BACKDATE_DAYS),
+        "latest": now + timedelta(seconds=sbt_settings.USAGE_MAX_FUTURE_SECONDS),
+    }
     return [
-        _Context(meters=meters, tenants=tenants, offboarded=offboarded, client_tenant_id=client_tenant_id, now=now)
+        _Context(meters=meters, tenants=tenants, offboarded=offboarded, client_tenant_id=client_tenant_id, **limits)
         for _, client_tenant_id in batches
     ]
 

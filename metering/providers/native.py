@@ -50,7 +50,7 @@ BUCKET = timedelta(seconds=BUCKET_SECONDS)
 STAGING_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS metering_usage_staging (
     tenant_id uuid, event_id varchar(255), meter_id uuid, ts timestamptz, value numeric(38, 9),
-    unique_value text, dimensions jsonb, bucket timestamptz
+    unique_value text, dimensions jsonb
 ) ON COMMIT DELETE ROWS
 """
 
@@ -62,12 +62,15 @@ LOCK_SHARED_SQL = "SELECT count(pg_advisory_xact_lock_shared(hashtextextended(ke
 # Small batches (a single event per request is common) skip the staging table: a VALUES list
 # costs one round trip instead of three.
 SMALL_BATCH = 50
-STAGING_COLUMNS = "tenant_id, event_id, meter_id, ts, value, unique_value, dimensions, bucket"
-VALUES_ROW = "(%s::uuid, %s, %s::uuid, %s::timestamptz, %s::numeric, %s, %s::jsonb, %s::timestamptz)"
+STAGING_COLUMNS = "tenant_id, event_id, meter_id, ts, value, unique_value, dimensions"
+VALUES_ROW = "(%s::uuid, %s, %s::uuid, %s::timestamptz, %s::numeric, %s, %s::jsonb)"
 
 INGEST_SQL = """
 WITH staged AS (
-    SELECT DISTINCT ON (tenant_id, event_id) * FROM {source} ORDER BY tenant_id, event_id
+    -- bucket: the 15-minute rollup bucket (metering.windows.bucket_of)
+    SELECT DISTINCT ON (tenant_id, event_id) tenant_id, event_id, meter_id, ts, value, unique_value, dimensions,
+           date_bin(make_interval(secs => {bucket_seconds}), ts, TIMESTAMPTZ 'epoch') AS bucket
+    FROM {source} ORDER BY tenant_id, event_id
 ), new_keys AS (
     INSERT INTO metering_usageeventkey (tenant_id, event_id, "timestamp")
     SELECT tenant_id, event_id, ts FROM staged ORDER BY tenant_id, event_id
@@ -80,21 +83,38 @@ WITH staged AS (
         (tenant_id, meter_id, event_id, "timestamp", value, unique_value, dimensions, ingested_at)
     SELECT tenant_id, meter_id, event_id, ts, value, unique_value, dimensions, %s FROM fresh
     RETURNING 1
+), per_bucket AS (
+    -- the new events of each 15-minute bucket, and the latest of them, in one sort
+    SELECT DISTINCT ON (meter_id, tenant_id, bucket, dimensions)
+        meter_id, tenant_id, bucket, dimensions,
+        sum(value) OVER w AS total, count(*) OVER w AS count, min(value) OVER w AS minimum,
+        max(value) OVER w AS maximum, ts AS last_at, event_id AS last_event_id, value AS last_value
+    FROM fresh
+    WINDOW w AS (PARTITION BY meter_id, tenant_id, bucket, dimensions ORDER BY ts DESC, event_id DESC
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ORDER BY meter_id, tenant_id, bucket, dimensions, ts DESC, event_id DESC
+), per_span AS (
+    -- each span's buckets from the 15-minute ones (fewer rows than events), again in one sort
+    SELECT DISTINCT ON (meter_id, tenant_id, span, span_bucket, dimensions)
+        meter_id, tenant_id, span, span_bucket, dimensions,
+        sum(total) OVER w AS total, sum(count) OVER w AS count, min(minimum) OVER w AS minimum,
+        max(maximum) OVER w AS maximum, last_at, last_event_id, last_value
+    FROM (
+        SELECT per_bucket.*, spans.span,
+               date_bin(make_interval(secs => spans.span), bucket, TIMESTAMPTZ 'epoch') AS span_bucket
+        FROM per_bucket CROSS JOIN (VALUES {spans}) AS spans (span)
+    ) spanned
+    WINDOW w AS (PARTITION BY meter_id, tenant_id, span, span_bucket, dimensions
+                 ORDER BY last_at DESC, last_event_id DESC
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    ORDER BY meter_id, tenant_id, span, span_bucket, dimensions, last_at DESC, last_event_id DESC
 ), rollup AS (
     INSERT INTO metering_usagerollup AS r
         (meter_id, tenant_id, span, bucket, dimensions, total, count, minimum, maximum, last_at, last_event_id,
          last_value)
-    SELECT meter_id, tenant_id, span, span_bucket, dimensions, sum(value), count(*), min(value), max(value),
-        (array_agg(ts ORDER BY ts DESC, event_id DESC))[1],
-        (array_agg(event_id ORDER BY ts DESC, event_id DESC))[1],
-        (array_agg(value ORDER BY ts DESC, event_id DESC))[1]
-    FROM (
-        SELECT fresh.*, spans.span,
-               to_timestamp(floor(extract(epoch FROM bucket) / spans.span) * spans.span) AS span_bucket
-        FROM fresh CROSS JOIN (VALUES {spans}) AS spans (span)
-    ) spanned
-    GROUP BY meter_id, tenant_id, span, span_bucket, dimensions
-    ORDER BY meter_id, tenant_id, span, span_bucket, dimensions
+    SELECT meter_id, tenant_id, span, span_bucket, dimensions, total, count, minimum, maximum, last_at,
+           last_event_id, last_value
+    FROM per_span
     ON CONFLICT (meter_id, tenant_id, span, bucket, dimensions) DO UPDATE SET
         total = r.total + EXCLUDED.total,
         count = r.count + EXCLUDED.count,
@@ -281,6 +301,43 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
     return len(partials)
 
 
+# COPY's text format: backslash, tab, newline and carriage return are escaped (NUL never gets
+# here: validation refuses it)
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _staging_rows(events: list[UsageEventIn]) -> list[tuple]:
+    """The staging columns of each event. A batch repeats a few dimension sets many times: each
+    is encoded once."""
+    dimension_texts: dict[tuple, str] = {}
+    rows = []
+    for event in events:
+        dimensions = tuple(event.dimensions.items())
+        text = dimension_texts.get(dimensions)
+        if text is None:
+            text = dimension_texts[dimensions] = json.dumps(event.dimensions, sort_keys=True)
+        rows.append(
+            (event.tenant_id, event.event_id, event.meter_id, event.timestamp, event.value, event.unique_value, text)
+        )
+    return rows
+
+
+def _copy_text(rows: list[tuple]) -> str:
+    """``rows`` in COPY's text format, built in one go: psycopg's ``write_row`` adapts value by
+    value, which cost more than the rest of a batch's Python work."""
+    uuids: dict[UUID, str] = {}
+    lines = []
+    for tenant_id, event_id, meter_id, timestamp, value, unique_value, dimensions in rows:
+        tenant = uuids.get(tenant_id) or uuids.setdefault(tenant_id, str(tenant_id))
+        meter = uuids.get(meter_id) or uuids.setdefault(meter_id, str(meter_id))
+        escaped = (text.translate(COPY_ESCAPES) for text in (event_id, unique_value, dimensions))
+        event_text, unique_text, dimensions_text = escaped
+        fields = (tenant, event_text, meter, timestamp.isoformat(), str(value), unique_text, dimensions_text)
+        lines.append("\t".join(fields))
+    lines.append("")
+    return "\n".join(lines)
+
+
 class NativeMeteringProvider(MeteringProvider):
     """Meters, events and rollups in our own database (PostgreSQL; SQLite when embedded)."""
 
@@ -354,19 +411,7 @@ class NativeMeteringProvider(MeteringProvider):
     def _ingest_postgresql(self, events: list[UsageEventIn], return_keys: bool = False):
         """The number of new events stored, or with ``return_keys`` (that number, [[tenant id
         text, eventId], ...] of the new ones)."""
-        rows = [
-            (
-                event.tenant_id,
-                event.event_id,
-                event.meter_id,
-                event.timestamp,
-                event.value,
-                event.unique_value,
-                json.dumps(event.dimensions, sort_keys=True),
-                bucket_of(event.timestamp),
-            )
-            for event in events
-        ]
+        rows = _staging_rows(events)
         lock_keys = sorted({f"{event.meter_id}{event.tenant_id}" for event in events})
         spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
         # A plain psycopg cursor on Django's connection, inside the same transaction, so the
@@ -383,10 +428,14 @@ class NativeMeteringProvider(MeteringProvider):
                 cursor.execute(STAGING_SQL)
                 cursor.execute("DELETE FROM metering_usage_staging")  # empty unless this transaction used it
                 with cursor.copy(f"COPY metering_usage_staging ({STAGING_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                    copy.write(_copy_text(rows))
                 source, params = "metering_usage_staging", []
-            sql = INGEST_SQL.format(source=source, spans=spans, returning=RETURNING_KEYS if return_keys else "")
+            sql = INGEST_SQL.format(
+                source=source,
+                spans=spans,
+                bucket_seconds=BUCKET_SECONDS,
+                returning=RETURNING_KEYS if return_keys else "",
+            )
             cursor.execute(sql, [*params, timezone.now()], prepare=True)
             row = cursor.fetchone()
             return (row[0], row[4] or []) if return_keys else row[0]

@@ -140,13 +140,14 @@ def test_bad_events_are_422_naming_each_by_index_and_nothing_is_stored(api, make
         "not an object",  # 14
         event(tenant, tenantId="not-a-uuid"),  # 15
         event(tenant, meterApiName=["api-calls"], tenantId={"id": 1}, eventId=7, dimensions=[1]),  # 16
+        event(tenant, eventId="nul\u0000byte"),  # 17: PostgreSQL text cannot hold NUL
     ]
     response = client.post("/api/v1/usage", {"events": events}, format="json")
     assert response.status_code == 422
     body = response.json()
     assert body["statusCode"] == 422
     bad = {tuple(item["loc"][:3]) for item in body["detail"]}
-    assert bad == {("body", "events", index) for index in range(1, 17)}
+    assert bad == {("body", "events", index) for index in range(1, 18)}
     assert UsageEvent.objects.count() == 0
     huge = client.post("/api/v1/usage", {"events": [event(tenant)] * 1001}, format="json")
     assert huge.status_code == 422
@@ -155,6 +156,14 @@ def test_bad_events_are_422_naming_each_by_index_and_nothing_is_stored(api, make
     overflow = client.post("/api/v1/usage", raw, content_type="application/json")
     assert overflow.status_code == 422
     assert overflow.json()["detail"][0]["loc"] == ["body", "events", 0, "meterValue"]
+    # JSON may escape a lone surrogate, which no UTF-8 text column can hold
+    raw = (
+        b'{"meterApiName": "api-calls", "tenantId": "%s", "meterValue": 1, "eventId": "a\\ud800"}'
+        % str(tenant.pk).encode()
+    )
+    surrogate = client.post("/api/v1/usage", raw, content_type="application/json")
+    assert surrogate.status_code == 422
+    assert surrogate.json()["detail"][0]["loc"] == ["body", "events", 0, "eventId"]
     assert UsageEvent.objects.count() == 0
 
 
