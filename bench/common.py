@@ -20,6 +20,47 @@ PYTHON = sys.executable
 SECRET = "bench-" + "x" * 60
 
 
+SERVERS: dict[str, int] = {}  # name: root process id, of what this run started
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) used so far by each started server, its root process and every
+    descendant together (a PostgreSQL backend, a gunicorn worker), and by this process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, used = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry)] = int(fields[1])
+            used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+
+    def root_of(pid: int) -> str | None:
+        while pid > 1:
+            for name, root in SERVERS.items():
+                if pid == root:
+                    return name
+            pid = parents.get(pid, 1)
+        return None
+
+    totals = dict.fromkeys(SERVERS, 0.0)
+    for pid, seconds in used.items():
+        name = root_of(pid)
+        if name is not None:
+            totals[name] += seconds
+    totals["benchmark client"] = sum(os.times()[:2])
+    return totals
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], events: int) -> str:
+    """``name X ms`` of CPU per 1,000 events for each process group, between two readings."""
+    parts = [f"{name} {(after[name] - before.get(name, 0)) / events * 1e6:,.1f} ms" for name in after]
+    return "CPU per 1,000 events: " + ", ".join(parts)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,6 +110,8 @@ def start_postgres() -> str:
         shutil.rmtree(directory, ignore_errors=True)
 
     atexit.register(stop)
+    with open(f"{directory}/data/postmaster.pid") as pid_file:
+        SERVERS["postgres"] = int(pid_file.readline())
     url = f"postgres://postgres@127.0.0.1:{port}/sbt"
     subprocess.run([f"{binaries}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "sbt"], check=True)
     return url
@@ -142,6 +185,7 @@ def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> str
             process.kill()
 
     atexit.register(stop)
+    SERVERS["gunicorn"] = process.pid
     for _ in range(200):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):

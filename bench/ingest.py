@@ -28,7 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PYTHON, ROOT, server_env, setup_django, start_gunicorn, start_postgres
+from bench.common import (
+    PYTHON,
+    ROOT,
+    cpu_report,
+    cpu_seconds,
+    server_env,
+    setup_django,
+    start_gunicorn,
+    start_postgres,
+)
 
 
 def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
@@ -208,6 +217,7 @@ def main():
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--single-seconds", type=float, default=10)
     parser.add_argument("--single-clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument(
         "--threads",
         type=int,
@@ -234,32 +244,41 @@ def main():
         print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
         return
     token = make_token()
-    address = start_gunicorn(database_url, workers=2, threads=args.threads)
+    address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
 
     events = make_events(tenants, args.batches * 1000, 0)
     bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
     warmup = [json.dumps({"events": make_events(tenants, 1000, 10_000_000 + i * 1000)}).encode() for i in range(10)]
     post_all(address, token, warmup, args.clients)
 
+    cpu_before = cpu_seconds()
     seconds, statuses = post_all(address, token, bodies, args.clients)
+    batch_cpu = cpu_report(cpu_before, cpu_seconds(), len(events))
     assert set(statuses) == {201}, set(statuses)
     http_rate = len(events) / seconds
     again_seconds, _ = post_all(address, token, bodies[:20], args.clients)
+    cpu_before = cpu_seconds()
     copy_seconds = copy_ceiling(events)
+    copy_cpu = cpu_report(cpu_before, cpu_seconds(), len(events))
     copy_rate = len(events) / copy_seconds
     print(f"batch ingestion over HTTP: {len(events)} events in {seconds:.2f} s = {http_rate:,.0f} events/s "
-          f"(2 gunicorn workers x {args.threads} threads, {args.clients} clients, batches of 1,000)")  # fmt: skip
+          f"({args.workers} gunicorn workers x {args.threads} threads, {args.clients} clients, batches of 1,000)")  # fmt: skip
+    print(f"  {batch_cpu}")
     resent = min(20, len(bodies)) * 1000
     print(f"  resending {resent:,} events (all duplicates): {resent / again_seconds:,.0f} events/s")
     print(f"ceiling, bare COPY into an equivalent table with the same unique index: {copy_rate:,.0f} events/s")
+    print(f"  {copy_cpu}")
     print(f"  ratio HTTP / ceiling: {http_rate / copy_rate:.2f}")
 
+    cpu_before = cpu_seconds()
     single, failed = single_events(address, token, tenants, args.single_seconds, args.single_clients)
+    single_cpu = cpu_report(cpu_before, cpu_seconds(), single)
     assert not failed, f"{failed} single-event requests failed"
     print(
         f"single-event ingestion: {single / args.single_seconds:,.0f} events/s ({args.single_clients} clients, "
-        f"2 gunicorn workers x {args.threads} threads)"
+        f"{args.workers} gunicorn workers x {args.threads} threads)"
     )
+    print(f"  {single_cpu}")
 
     if args.file_mb:
         size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)

@@ -8,11 +8,14 @@ partitioned raw table and upserts the 15-minute rollups and distinct-value store
 caller's transaction. Other databases (the embedded SQLite default) take a plain ORM path.
 """
 
+import itertools
 import json
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -301,6 +304,27 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
     return len(partials)
 
 
+@lru_cache(maxsize=256)
+def _native_placeholders(sql: str) -> str:
+    """``sql`` without comments or runs of whitespace, its ``%s`` numbered as $1, $2, ..."""
+    numbers = itertools.count(1)
+    compact = " ".join(re.sub(r"--[^\n]*", "", sql).split())
+    return re.sub("%s", lambda _: f"${next(numbers)}", compact)
+
+
+@lru_cache(maxsize=128)
+def _ingest_statement(values_rows: int | None, return_keys: bool) -> str:
+    """INGEST_SQL reading ``values_rows`` rows of parameters, or the staging table (None)."""
+    if values_rows is None:
+        source = "metering_usage_staging"
+    else:
+        source = f"(VALUES {', '.join([VALUES_ROW] * values_rows)}) AS staging ({STAGING_COLUMNS})"
+    spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
+    returning = RETURNING_KEYS if return_keys else ""
+    sql = INGEST_SQL.format(source=source, spans=spans, bucket_seconds=BUCKET_SECONDS, returning=returning)
+    return _native_placeholders(sql)
+
+
 # COPY's text format: backslash, tab, newline and carriage return are escaped (NUL never gets
 # here: validation refuses it)
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -413,29 +437,23 @@ class NativeMeteringProvider(MeteringProvider):
         text, eventId], ...] of the new ones)."""
         rows = _staging_rows(events)
         lock_keys = sorted({f"{event.meter_id}{event.tenant_id}" for event in events})
-        spans = ", ".join(f"({span})" for span in ROLLUP_SPANS)
-        # A plain psycopg cursor on Django's connection, inside the same transaction, so the
-        # statements are prepared server-side (Django's cursors bind client-side and never
-        # prepare): planning INGEST_SQL costs more than running it for a few events.
+        # A raw psycopg cursor on Django's connection, inside the same transaction: statements
+        # prepared server-side (Django's cursors bind client-side and never prepare; planning
+        # INGEST_SQL costs more than running it for a few events), written with PostgreSQL's own
+        # $n placeholders so psycopg does not re-parse the long statement on every call.
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(LOCK_SHARED_SQL, [lock_keys], prepare=True)
+        with psycopg.RawCursor(connection.connection) as cursor:
+            cursor.execute(_native_placeholders(LOCK_SHARED_SQL), [lock_keys], prepare=True)
             if len(rows) <= SMALL_BATCH:
                 # one prepared statement per batch size up to SMALL_BATCH
-                source = f"(VALUES {', '.join([VALUES_ROW] * len(rows))}) AS staging ({STAGING_COLUMNS})"
                 params = [value for row in rows for value in row]
+                sql = _ingest_statement(len(rows), return_keys)
             else:
                 cursor.execute(STAGING_SQL)
                 cursor.execute("DELETE FROM metering_usage_staging")  # empty unless this transaction used it
                 with cursor.copy(f"COPY metering_usage_staging ({STAGING_COLUMNS}) FROM STDIN") as copy:
                     copy.write(_copy_text(rows))
-                source, params = "metering_usage_staging", []
-            sql = INGEST_SQL.format(
-                source=source,
-                spans=spans,
-                bucket_seconds=BUCKET_SECONDS,
-                returning=RETURNING_KEYS if return_keys else "",
-            )
+                params, sql = [], _ingest_statement(None, return_keys)
             cursor.execute(sql, [*params, timezone.now()], prepare=True)
             row = cursor.fetchone()
             return (row[0], row[4] or []) if return_keys else row[0]
