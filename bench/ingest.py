@@ -261,8 +261,9 @@ def main():
     copy_seconds = copy_ceiling(events)
     copy_cpu = cpu_report(cpu_before, cpu_seconds(), len(events))
     copy_rate = len(events) / copy_seconds
+    server = f"{args.workers} gunicorn workers x {args.threads} threads"
     print(f"batch ingestion over HTTP: {len(events)} events in {seconds:.2f} s = {http_rate:,.0f} events/s "
-          f"({args.workers} gunicorn workers x {args.threads} threads, {args.clients} clients, batches of 1,000)")  # fmt: skip
+          f"({server}, {args.clients} clients, batches of 1,000)")  # fmt: skip
     print(f"  {batch_cpu}")
     resent = min(20, len(bodies)) * 1000
     print(f"  resending {resent:,} events (all duplicates): {resent / again_seconds:,.0f} events/s")
