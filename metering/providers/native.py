@@ -554,13 +554,26 @@ GROUP BY 1, 2, 3
 """
 
 # the tenants a page can touch: the first N (in uuid order) from the cursor's tenant on that have
-# usage in the range; an index-only scan in tenant order that stops after N tenants. Any one
-# span that tiles every window finds exactly the tenants with usage in [b0, bn).
+# usage in the range. A loose index scan: each next tenant of the meter is one descent of the
+# unique index (meter, tenant, span, bucket, ...), and whether it has usage in [b0, bn) another
+# (any one span that tiles every window finds exactly those tenants); a plain scan in tenant order
+# would walk every rollup row of every span of those tenants.
 PAGE_TENANTS_SQL = """
-SELECT tenant_id FROM metering_usagerollup
-WHERE meter_id = %(meter)s AND span = %(span)s AND bucket >= %(start)s AND bucket < %(end)s
-  AND tenant_id >= %(after_tenant)s
-GROUP BY tenant_id ORDER BY tenant_id LIMIT %(tenants)s
+WITH RECURSIVE tenants (tenant_id) AS (
+    (SELECT tenant_id FROM metering_usagerollup
+     WHERE meter_id = %(meter)s AND tenant_id >= %(after_tenant)s ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT next.tenant_id FROM metering_usagerollup next
+            WHERE next.meter_id = %(meter)s AND next.tenant_id > tenants.tenant_id ORDER BY next.tenant_id LIMIT 1)
+    FROM tenants WHERE tenants.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM tenants
+WHERE tenant_id IS NOT NULL AND EXISTS (
+    SELECT FROM metering_usagerollup used
+    WHERE used.meter_id = %(meter)s AND used.tenant_id = tenants.tenant_id AND used.span = %(span)s
+      AND used.bucket >= %(start)s AND used.bucket < %(end)s
+)
+LIMIT %(tenants)s
 """
 
 # More pieces than this (e.g. a year of Kolkata days: two per day) cost more to plan than they

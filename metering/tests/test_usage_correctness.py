@@ -230,6 +230,61 @@ def test_windows_read_from_mixed_spans_match_the_reference(aggregation, make_ten
 
 @pytest.mark.django_db
 @LONG_BACKDATING
+@pytest.mark.parametrize("zone_name", ["UTC", "Asia/Kolkata"])
+def test_pages_skip_tenants_without_usage_in_the_range(zone_name, make_tenant, make_meter):
+    # a page's tenants are found one index descent at a time: tenants whose usage of the meter is
+    # all outside the range, and other meters' tenants, must neither appear nor end paging early
+    rng = random.Random(f"page-tenants-{zone_name}")
+    tenants = [make_tenant(f"t{index}") for index in range(8)]
+    meter, other = (
+        make_meter("paged", "SUM", dimensions=("region",)),
+        make_meter("other", "SUM", dimensions=("region",)),
+    )
+    inside, outside = MIXED_STRETCHES
+    by_uuid = sorted(tenants, key=lambda tenant: str(tenant.pk))
+    events = []
+    for position, tenant in enumerate(by_uuid):
+        # in uuid order: both stretches, outside only (twice in a row), inside only, ...
+        stretches = [[inside, outside], [outside], [outside], [inside]][position % 4]
+        events += random_events(rng, [tenant], meter.api_name, 30, stretches)
+        events += random_events(rng, [tenant], other.api_name, 10, [inside])
+    for index, event in enumerate(events):
+        event["eventId"] = f"pt-{index:05d}"
+    ingest_shuffled(rng, events)
+    boundaries = window_boundaries(*inside, "DAY", ZoneInfo(zone_name))
+    live = [
+        event
+        for event in events
+        if event["meterApiName"] == meter.api_name and boundaries[0] <= event["at"] < boundaries[-1]
+    ]
+    assert {event["tenantId"] for event in live} != {str(tenant.pk) for tenant in tenants}
+    for group_by in (None, "region"):
+        assert_matches_reference(meter, live, zone_name, "DAY", group_by, inside)
+        whole = usage_windows(
+            meter=meter, tenant_id=None, start=inside[0], end=inside[1], time_zone=zone_name, group_by=group_by
+        )
+        for limit in (1, 2):
+            pages, after = [], None
+            while True:
+                page = usage_windows(
+                    meter=meter,
+                    tenant_id=None,
+                    start=inside[0],
+                    end=inside[1],
+                    time_zone=zone_name,
+                    group_by=group_by,
+                    after=after,
+                    limit=limit,
+                )
+                pages += page
+                if len(page) < limit:
+                    break
+                after = usage_window_order(page[-1])
+            assert pages == whole, f"pages of {limit}"
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
 def test_new_york_days_around_the_dst_change_are_23_24_and_25_hours(tenant, make_meter):
     meter = make_meter("dst", "COUNT")
     hours = [datetime(2025, 11, 1, 4, tzinfo=UTC) + timedelta(minutes=30 * step) for step in range(4 * 48)]
