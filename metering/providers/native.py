@@ -637,7 +637,14 @@ def _usage_windows_postgresql(query: UsageQuery, boundaries: list[datetime]) -> 
         "limit": "LIMIT %(limit)s" if limit is not None else "",
     }
     params["limit"] = limit
-    with connection.cursor() as cursor:
+    # savepoint=False: inside a caller's transaction this just joins it (no extra round trips)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if query.tenant_id is None:
+            # An all-tenants query costs enough for PostgreSQL to JIT-compile it, and compiling the
+            # OR of pieces and the aggregates takes longer than running them: EXPLAIN ANALYZE of a
+            # Kolkata month (63 pieces) showed JIT 369 ms of a 649 ms execution. For this
+            # transaction only.
+            cursor.execute("SET LOCAL jit = off")
         if limit is not None and query.tenant_id is None:
             # a page of ``limit`` results spans at most ``limit`` tenants after the cursor's own:
             # aggregate only those instead of every tenant
