@@ -25,7 +25,14 @@ def window_floor(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
     if interval == "HOUR":
         floor = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
         # a wall-clock hour can start after ``moment`` around a half-hour DST shift
-        return floor if floor <= moment else floor - timedelta(hours=1)
+        floor = floor if floor <= moment else floor - timedelta(hours=1)
+        # an HOUR window is one wall-clock hour at one UTC offset: when the offset changed since
+        # the hour began (Lord Howe's 30-minute fall-back repeats 01:30-02:00), the window
+        # starts at the change
+        offset = local.utcoffset()
+        if floor.astimezone(zone).utcoffset() != offset:
+            floor = _offset_change(floor, moment, zone, offset)
+        return floor
     day = local.date()
     if interval == "WEEK":
         day -= timedelta(days=day.weekday())  # ISO weeks start on Monday
@@ -35,10 +42,28 @@ def window_floor(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
     return floor if floor <= moment else _local_midnight(day - timedelta(days=1), zone)
 
 
+def _offset_change(before: datetime, after: datetime, zone: ZoneInfo, offset: timedelta) -> datetime:
+    """The first second in (before, after] at which ``zone`` has ``offset`` (it has another at
+    ``before`` and this one at ``after``)."""
+    while after - before > timedelta(seconds=1):
+        middle = before + (after - before) / 2
+        middle = middle.replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == offset:
+            after = middle
+        else:
+            before = middle
+    return after
+
+
 def _next_boundary(start: datetime, interval: str, zone: ZoneInfo) -> datetime:
     if interval == "HOUR":
-        candidate = window_floor(start + timedelta(hours=1, minutes=59), interval, zone)
-        return candidate if candidate > start else start + timedelta(hours=1)
+        # HOUR windows last 30 minutes to 1.5 hours around DST changes: the first window start
+        # after ``start``, probed every 30 minutes
+        for minutes in (30, 60, 90, 120):
+            candidate = window_floor(start + timedelta(minutes=minutes), interval, zone)
+            if candidate > start:
+                return candidate
+        return start + timedelta(hours=1)
     local_day = start.astimezone(zone).date()
     if interval == "DAY":
         day = local_day + timedelta(days=1)

@@ -98,6 +98,9 @@ def test_ingest_query_and_cancel_over_http(api, tenant, make_meter):
     for result in data["results"]:
         by_region[result["group"]["region"]] = by_region.get(result["group"]["region"], 0) + result["value"]
     assert by_region == {"eu": 25, "us": 20}
+    # JSON integers (PostgreSQL's sum of the rollups' counts used to come back as a Decimal: 5.0)
+    assert all(type(result["eventCount"]) is int for result in data["results"])
+    assert sum(result["eventCount"] for result in data["results"]) == 10
     cancelled = client.delete("/api/v1/usage", {"eventIds": ["e1", "e2", "nope"]}, format="json")
     assert cancelled.json() == {"data": {"cancelled": 2}}
     assert client.delete("/api/v1/usage", {"eventIds": ["e1", "e2"]}, format="json").json()["data"]["cancelled"] == 0

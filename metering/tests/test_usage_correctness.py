@@ -14,10 +14,11 @@ from django.test import override_settings
 
 from metering.interface import UsageQuery, usage_window_order
 from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup
-from metering.providers.native import usage_windows_portable
+from metering.providers.native import MAX_PIECES, rollup_pieces, usage_windows_portable
 from metering.selectors import usage_windows
 from metering.services import usage_events_cancel, usage_events_ingest
 from metering.tests.reference import aggregate, result_key
+from metering.windows import window_boundaries
 
 # Two stretches of time: one crossing a month end, one crossing New York's 2025 fall-back
 # (2025-11-02 06:00 UTC) — and Kolkata's +05:30 day boundaries everywhere.
@@ -155,6 +156,130 @@ def test_every_aggregation_matches_the_reference(aggregation, make_tenant, make_
         for interval in INTERVALS:
             for group_by in (None, "region"):
                 assert_matches_reference(meter, live, zone_name, interval, group_by)
+
+
+# Windows read from mixed spans (``rollup_pieces``): 15-minute rows at unaligned window edges,
+# hourly rows, daily rows for the whole UTC days inside — over ranges short enough that the
+# query does not fall back to one span (MAX_PIECES). Nepal is +05:45, Lord Howe +10:30 with
+# 30-minute DST changes (forward 2025-10-05: a 30-minute HOUR window 02:30-03:00; back 2026-04-05:
+# 01:30-02:00 twice, the second time its own window), New York changes on 2025-11-02.
+MIXED_ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe"]
+MIXED_STRETCHES = [
+    (datetime(2025, 10, 1, tzinfo=UTC), datetime(2025, 10, 8, tzinfo=UTC)),
+    (datetime(2025, 10, 29, tzinfo=UTC), datetime(2025, 11, 5, tzinfo=UTC)),
+    (datetime(2026, 4, 2, tzinfo=UTC), datetime(2026, 4, 7, tzinfo=UTC)),
+]
+
+
+def edge_events(rng: random.Random, tenants, meter_api_name: str, count: int) -> list[dict]:
+    """Events on and around the windows' boundaries in every zone: one second before, on, after,
+    and a quarter or an hour away (the last or first bucket of a piece)."""
+    instants = sorted(
+        {
+            boundary
+            for zone in MIXED_ZONES
+            for start, end in MIXED_STRETCHES
+            for interval in ("HOUR", "DAY")
+            for boundary in window_boundaries(start, end, interval, ZoneInfo(zone))
+            if start <= boundary < end
+        }
+    )
+    events = random_events(rng, tenants, meter_api_name, count, MIXED_STRETCHES)
+    for index, event in enumerate(events):
+        offset = rng.choice([-3600, -901, -900, -899, -1, 0, 1, 899, 900, 3599, 3600])
+        event["eventId"] = f"edge-{index:05d}"
+        event["at"] = rng.choice(instants) + timedelta(seconds=offset)
+        event["timestamp"] = event["at"].isoformat()
+    return events
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
+@pytest.mark.parametrize("aggregation", ["SUM", "COUNT", "MIN", "MAX", "AVG", "LATEST", "UNIQUE_COUNT"])
+def test_windows_read_from_mixed_spans_match_the_reference(aggregation, make_tenant, make_meter):
+    rng = random.Random(f"pieces-{aggregation}")
+    tenants = [make_tenant("a"), make_tenant("b")]
+    meter = make_meter(
+        "p-" + aggregation.lower(),
+        aggregation,
+        dimensions=("region",),
+        unique_property="userId" if aggregation == "UNIQUE_COUNT" else "",
+    )
+    events = random_events(rng, tenants, meter.api_name, 300, MIXED_STRETCHES)
+    events += edge_events(rng, tenants, meter.api_name, 300)
+    ingest_shuffled(rng, events)
+    cancelled = set(rng.sample([event["eventId"] for event in events], 40))
+    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 40
+    live = [event for event in events if event["eventId"] not in cancelled]
+    spans_read = set()
+    for zone_name in MIXED_ZONES:
+        for interval in INTERVALS:
+            # a window starting and ending mid-range: the stretches start and end at UTC midnight,
+            # mid-window for every zone here
+            for start, end in MIXED_STRETCHES if interval in ("HOUR", "DAY") else [QUERY_RANGE]:
+                boundaries = window_boundaries(start, end, interval, ZoneInfo(zone_name))
+                pieces = rollup_pieces(boundaries)
+                assert len(pieces) <= MAX_PIECES, "this test is about the pieces, not the one-span fallback"
+                spans_read |= {span for span, _, _ in pieces}
+                inside = [event for event in live if boundaries[0] <= event["at"] < boundaries[-1]]
+                for group_by in (None, "region"):
+                    assert_matches_reference(meter, inside, zone_name, interval, group_by, (start, end))
+    assert spans_read == set(ROLLUP_SPANS)
+
+
+@pytest.mark.django_db
+@LONG_BACKDATING
+@pytest.mark.parametrize("zone_name", ["UTC", "Asia/Kolkata"])
+def test_pages_skip_tenants_without_usage_in_the_range(zone_name, make_tenant, make_meter):
+    # a page's tenants are found one index descent at a time: tenants whose usage of the meter is
+    # all outside the range, and other meters' tenants, must neither appear nor end paging early
+    rng = random.Random(f"page-tenants-{zone_name}")
+    tenants = [make_tenant(f"t{index}") for index in range(8)]
+    meter, other = (
+        make_meter("paged", "SUM", dimensions=("region",)),
+        make_meter("other", "SUM", dimensions=("region",)),
+    )
+    inside, outside = MIXED_STRETCHES[:2]
+    by_uuid = sorted(tenants, key=lambda tenant: str(tenant.pk))
+    events = []
+    for position, tenant in enumerate(by_uuid):
+        # in uuid order: both stretches, outside only (twice in a row), inside only, ...
+        stretches = [[inside, outside], [outside], [outside], [inside]][position % 4]
+        events += random_events(rng, [tenant], meter.api_name, 30, stretches)
+        events += random_events(rng, [tenant], other.api_name, 10, [inside])
+    for index, event in enumerate(events):
+        event["eventId"] = f"pt-{index:05d}"
+    ingest_shuffled(rng, events)
+    boundaries = window_boundaries(*inside, "DAY", ZoneInfo(zone_name))
+    live = [
+        event
+        for event in events
+        if event["meterApiName"] == meter.api_name and boundaries[0] <= event["at"] < boundaries[-1]
+    ]
+    assert {event["tenantId"] for event in live} != {str(tenant.pk) for tenant in tenants}
+    for group_by in (None, "region"):
+        assert_matches_reference(meter, live, zone_name, "DAY", group_by, inside)
+        whole = usage_windows(
+            meter=meter, tenant_id=None, start=inside[0], end=inside[1], time_zone=zone_name, group_by=group_by
+        )
+        for limit in (1, 2):
+            pages, after = [], None
+            while True:
+                page = usage_windows(
+                    meter=meter,
+                    tenant_id=None,
+                    start=inside[0],
+                    end=inside[1],
+                    time_zone=zone_name,
+                    group_by=group_by,
+                    after=after,
+                    limit=limit,
+                )
+                pages += page
+                if len(page) < limit:
+                    break
+                after = usage_window_order(page[-1])
+            assert pages == whole, f"pages of {limit}"
 
 
 @pytest.mark.django_db
