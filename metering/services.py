@@ -22,7 +22,7 @@ from metering.group_commit import GroupCommit
 from metering.interface import CancelFilter, IngestResult, MeterInfo, MeterSpec, UsageEventIn
 from metering.models import Meter, MeteringCustomer, UsageEvent
 from sbt_site.conf import sbt_settings
-from sbt_site.db import db_value, execute_prepared, in_list, model_columns
+from sbt_site.db import db_value, execute_prepared, in_list, model_columns, storable_text
 from sbt_site.errors import Conflict, InvalidInput, NotFound
 from sbt_site.providers import get_provider
 from tenants.models import Tenant
@@ -115,19 +115,7 @@ class _Context:
     latest: datetime  # latest timestamp accepted (USAGE_MAX_FUTURE_SECONDS)
 
 
-UNSTORABLE = "must not contain NUL characters or unpaired surrogates"
-
-
-def storable(text: str) -> bool:
-    """Whether PostgreSQL can store ``text`` (JSON allows \\u0000 and lone surrogates; text and
-    jsonb columns do not)."""
-    if text.isascii():
-        return "\x00" not in text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
+UNSTORABLE = "may not contain NUL (\\u0000) or unpaired surrogate characters"
 
 
 def _error(errors: list, index: int, field: str | None, msg: str, kind: str) -> None:
@@ -249,7 +237,7 @@ def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEvent
     event_id = raw.get("eventId")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= 255):
         _error(errors, index, "eventId", "eventId must be a string of 1 to 255 characters", "value_error")
-    elif event_id is not None and not storable(event_id):
+    elif event_id is not None and not storable_text(event_id):
         _error(errors, index, "eventId", f"eventId {UNSTORABLE}", "value_error")
 
     if len(errors) > before:
@@ -309,7 +297,7 @@ def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, err
             _error(errors, index, prop or "uniqueProperty", f"{prop} is required for a UNIQUE_COUNT meter", "missing")
         else:
             unique_value = str(candidate)
-            if not storable(unique_value):
+            if not storable_text(unique_value):
                 _error(errors, index, prop, f"{prop} {UNSTORABLE}", "value_error")
     clean = {}
     for key in sorted(dimensions):
@@ -321,7 +309,7 @@ def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, err
             _error(errors, index, "dimensions", f"dimension {key!r} must be a string or a number", "value_error")
         else:
             clean[key] = str(value).lower() if isinstance(value, bool) else str(value)
-            if not storable(clean[key]):
+            if not storable_text(clean[key]):
                 _error(errors, index, "dimensions", f"dimension {key!r} {UNSTORABLE}", "value_error")
     return clean, unique_value
 

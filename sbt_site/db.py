@@ -52,6 +52,21 @@ def model_columns(model, alias: str) -> ModelColumns:
     return ModelColumns(model=model, alias=alias, fields=tuple(fields))
 
 
+def storable_text(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``. JSON allows a NUL character (``\\u0000``) and lone
+    UTF-16 surrogates (``\\ud800``); text and jsonb columns refuse both, so input carrying them
+    must be a 4xx, not a 500 at write time."""
+    if text.isascii():  # the common case, without encoding a copy
+        return "\x00" not in text
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def db_value(field, value):
     """``value`` as a query parameter for ``field`` (a UUID is text on SQLite, uuid on PostgreSQL)."""
     return field.get_db_prep_value(value, connection, prepared=False)

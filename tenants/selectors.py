@@ -11,9 +11,10 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from sbt_site.db import storable_text
 from sbt_site.errors import NotFound
 from tenants.models import Tenant, TenantRegistration
-from tenants.wire import config_document, storable_text
+from tenants.wire import config_document
 
 
 def parse_uuid(value) -> UUID | None:

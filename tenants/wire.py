@@ -9,6 +9,7 @@ API and into event details.
 import json
 import math
 
+from sbt_site.db import storable_text
 from sbt_site.errors import InvalidInput
 from tenants.models import Tenant, TenantRegistration
 
@@ -27,17 +28,6 @@ _STRING_LIMITS = {"name": 255, "email": 254, "tier": 64}
 def _error(loc: tuple, message: str, kind: str) -> InvalidInput:
     where = ".".join(str(part) for part in loc)
     return InvalidInput(f"{where}: {message}", detail=[{"loc": list(loc), "msg": message, "type": kind}])
-
-
-def storable_text(text: str) -> bool:
-    """Whether PostgreSQL can store ``text``: no NUL character, no lone UTF-16 surrogate."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _refuse_unstorable(value, loc: tuple) -> None:

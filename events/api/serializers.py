@@ -6,16 +6,7 @@ from rest_framework import serializers
 
 from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name
 from sbt_site.conf import sbt_settings
-
-
-def _storable_text(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")  # a lone UTF-16 surrogate ("\ud800") cannot be stored
-    except UnicodeEncodeError:
-        return False
-    return True
+from sbt_site.db import storable_text
 
 
 def storable_json(value) -> None:
@@ -30,7 +21,7 @@ def storable_json(value) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str) and not _storable_text(item):
+        elif isinstance(item, str) and not storable_text(item):
             raise serializers.ValidationError(
                 "Text may not contain NUL (\\u0000) or unpaired surrogate characters.", code="invalid_text"
             )
@@ -39,7 +30,7 @@ def storable_json(value) -> None:
 
 
 def storable_name(text: str) -> None:
-    if not _storable_text(text):
+    if not storable_text(text):
         raise serializers.ValidationError("Unpaired surrogate characters are not allowed.", code="invalid_text")
 
 

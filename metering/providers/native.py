@@ -407,7 +407,7 @@ class NativeMeteringProvider(MeteringProvider):
         with transaction.atomic(savepoint=False):
             partitions_ensure({month_start(event.timestamp) for event in events})
             if connection.vendor == "postgresql":
-                accepted = self._ingest_postgresql(events)
+                accepted, _ = self._ingest_postgresql(events)
             else:
                 accepted = self._ingest_portable(events)
         return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
@@ -434,9 +434,9 @@ class NativeMeteringProvider(MeteringProvider):
             for batch, count in zip(batches, accepted, strict=True)
         ]
 
-    def _ingest_postgresql(self, events: list[UsageEventIn], return_keys: bool = False):
-        """The number of new events stored, or with ``return_keys`` (that number, [[tenant id
-        text, eventId], ...] of the new ones)."""
+    def _ingest_postgresql(self, events: list[UsageEventIn], return_keys: bool = False) -> tuple[int, list]:
+        """(how many events were new, and with ``return_keys`` [[tenant id text, eventId], ...]
+        of those; else [])."""
         rows = _staging_rows(events)
         lock_keys = sorted({f"{event.meter_id}{event.tenant_id}" for event in events})
         # A raw psycopg cursor on Django's connection, inside the same transaction: statements
@@ -458,7 +458,7 @@ class NativeMeteringProvider(MeteringProvider):
                 params, sql = [], _ingest_statement(None, return_keys)
             cursor.execute(sql, [*params, timezone.now()], prepare=True)
             row = cursor.fetchone()
-            return (row[0], row[4] or []) if return_keys else row[0]
+            return row[0], (row[4] or []) if return_keys else []
 
     def _ingest_portable(self, events: list[UsageEventIn]) -> int:
         now = timezone.now()

@@ -48,3 +48,13 @@ def aggregate(events: list[dict], aggregation: str, interval: str, zone: ZoneInf
             value = Decimal(len({event["userId"] for event in members}))
         result[key] = (value, len(members))
     return result
+
+
+def assert_rollups_hold(meter, total, count: int) -> None:
+    """Every rollup span of ``meter`` adds up to ``total`` over ``count`` events."""
+    from metering.models import ROLLUP_SPANS, UsageRollup
+
+    for span in ROLLUP_SPANS:
+        rows = UsageRollup.objects.filter(meter=meter, span=span)
+        assert sum(row.total for row in rows) == total, span
+        assert sum(row.count for row in rows) == count, span

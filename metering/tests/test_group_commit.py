@@ -8,8 +8,9 @@ import pytest
 from django.db import connection, connections
 
 from metering.group_commit import GroupCommit
-from metering.models import ROLLUP_SPANS, UsageEvent, UsageEventKey, UsageRollup
+from metering.models import UsageEvent, UsageEventKey
 from metering.services import usage_events_ingest_shared
+from metering.tests.reference import assert_rollups_hold
 from sbt_site.errors import InvalidInput
 
 
@@ -148,10 +149,7 @@ def test_concurrent_single_event_requests_are_stored_exactly_once_in_shared_tran
     assert sum(accepted) == len(stored), "each stored event was reported accepted exactly once"
     assert sum(accepted) + sum(duplicates) == 12 * 40 - 4
     expected_total = sum(int(event_id.split("-")[1]) for event_id in stored)
-    for span in ROLLUP_SPANS:
-        rows = UsageRollup.objects.filter(meter=meter, span=span)
-        assert sum(row.total for row in rows) == expected_total, span
-        assert sum(row.count for row in rows) == len(stored), span
+    assert_rollups_hold(meter, expected_total, len(stored))
     with connection.cursor() as cursor:
         # rows written by one transaction share its xmin: fewer transactions than events = grouped
         cursor.execute("SELECT count(DISTINCT xmin::text) FROM metering_usageeventkey")

@@ -13,11 +13,11 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from metering.interface import UsageQuery, usage_window_order
-from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup
+from metering.models import ROLLUP_SPANS, UsageEvent
 from metering.providers.native import MAX_PIECES, rollup_pieces, usage_windows_portable
 from metering.selectors import usage_windows
 from metering.services import usage_events_cancel, usage_events_ingest
-from metering.tests.reference import aggregate, result_key
+from metering.tests.reference import aggregate, assert_rollups_hold, result_key
 from metering.windows import window_boundaries
 
 # Two stretches of time: one crossing a month end, one crossing New York's 2025 fall-back
@@ -52,6 +52,19 @@ def random_events(rng: random.Random, tenants, meter_api_name: str, count: int, 
             }
         )
     return events
+
+
+def aggregation_meter(make_meter, api_name: str, aggregation: str):
+    """A meter of ``aggregation`` grouping by region; UNIQUE_COUNT counts ``userId``."""
+    unique_property = "userId" if aggregation == "UNIQUE_COUNT" else ""
+    return make_meter(api_name, aggregation, dimensions=("region",), unique_property=unique_property)
+
+
+def cancel_some(rng: random.Random, events: list[dict], count: int) -> list[dict]:
+    """Cancel ``count`` random events through the service; the live rest."""
+    cancelled = set(rng.sample([event["eventId"] for event in events], count))
+    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == count
+    return [event for event in events if event["eventId"] not in cancelled]
 
 
 def wire(events: list[dict]) -> list[dict]:
@@ -138,18 +151,12 @@ def assert_matches_reference(meter, live, zone_name, interval, group_by, time_ra
 def test_every_aggregation_matches_the_reference(aggregation, make_tenant, make_meter):
     rng = random.Random(f"metering-{aggregation}")
     tenants = [make_tenant("a"), make_tenant("b")]
-    meter = make_meter(
-        "m-" + aggregation.lower(),
-        aggregation,
-        dimensions=("region",),
-        unique_property="userId" if aggregation == "UNIQUE_COUNT" else "",
-    )
+    meter = aggregation_meter(make_meter, "m-" + aggregation.lower(), aggregation)
     events = random_events(rng, tenants, meter.api_name, 600)
     ingest_shuffled(rng, events)
-    cancelled = set(rng.sample([event["eventId"] for event in events], 60))
-    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 60
-    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 0, "cancelling twice"
-    live = [event for event in events if event["eventId"] not in cancelled]
+    live = cancel_some(rng, events, 60)
+    cancelled = sorted({event["eventId"] for event in events} - {event["eventId"] for event in live})
+    assert usage_events_cancel(client_tenant_id=None, event_ids=cancelled) == 0, "cancelling twice"
     assert UsageEvent.objects.filter(cancelled_at__isnull=True).count() == len(live)
     assert UsageEvent.objects.count() == len(events), "cancelled events stay stored"
     for zone_name in ZONES:
@@ -199,18 +206,11 @@ def edge_events(rng: random.Random, tenants, meter_api_name: str, count: int) ->
 def test_windows_read_from_mixed_spans_match_the_reference(aggregation, make_tenant, make_meter):
     rng = random.Random(f"pieces-{aggregation}")
     tenants = [make_tenant("a"), make_tenant("b")]
-    meter = make_meter(
-        "p-" + aggregation.lower(),
-        aggregation,
-        dimensions=("region",),
-        unique_property="userId" if aggregation == "UNIQUE_COUNT" else "",
-    )
+    meter = aggregation_meter(make_meter, "p-" + aggregation.lower(), aggregation)
     events = random_events(rng, tenants, meter.api_name, 300, MIXED_STRETCHES)
     events += edge_events(rng, tenants, meter.api_name, 300)
     ingest_shuffled(rng, events)
-    cancelled = set(rng.sample([event["eventId"] for event in events], 40))
-    assert usage_events_cancel(client_tenant_id=None, event_ids=sorted(cancelled)) == 40
-    live = [event for event in events if event["eventId"] not in cancelled]
+    live = cancel_some(rng, events, 40)
     spans_read = set()
     for zone_name in MIXED_ZONES:
         for interval in INTERVALS:
@@ -311,9 +311,7 @@ def test_a_zone_whose_windows_are_not_whole_buckets_is_read_exactly_from_raw_eve
     # Liberia kept its local mean time (-00:44:30) until 1972: its days start at 00:44:30 UTC.
     rng = random.Random(f"monrovia-{aggregation}")
     tenants = [make_tenant("a")]
-    meter = make_meter(
-        "m", aggregation, dimensions=("region",), unique_property="userId" if aggregation == "UNIQUE_COUNT" else ""
-    )
+    meter = aggregation_meter(make_meter, "m", aggregation)
     stretch = [(datetime(1971, 3, 1, tzinfo=UTC), datetime(1971, 3, 5, tzinfo=UTC))]
     events = random_events(rng, tenants, meter.api_name, 200, stretch)
     ingest_shuffled(rng, events)
@@ -367,8 +365,5 @@ def test_ten_concurrent_clients_with_overlapping_batches_count_each_event_once(m
             rng.shuffle(pool[start : start + 300])
     assert UsageEvent.objects.count() == len(sent)
     expected_total = sum(int(event_id.split("-")[1]) for event_id in sent)
-    for span in ROLLUP_SPANS:
-        rows = UsageRollup.objects.filter(meter=meter, span=span)
-        assert sum(row.total for row in rows) == expected_total, span
-        assert sum(row.count for row in rows) == len(sent), span
+    assert_rollups_hold(meter, expected_total, len(sent))
     assert connection.vendor == "postgresql"
