@@ -1,15 +1,23 @@
 """Meters and usage (CONTRACT.md "Meters", "Usage"): thin views over services and selectors."""
 
+import functools
+import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from oauth2_provider.utils import parse_bearer_token
 from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.tokens import BearerCheck
 from metering import selectors, services
 from metering.api.serializers import (
     CancelSerializer,
@@ -21,11 +29,12 @@ from metering.api.serializers import (
 from metering.interface import MeterSpec, usage_window_order
 from metering.models import Meter
 from metering.providers.native import meter_info
-from sbt_site.api.exceptions import RequestValidationError
+from sbt_site.api.exceptions import RequestValidationError, error_body
 from sbt_site.api.pagination import decode_token, encode_token, paginate, parse_limit
-from sbt_site.api.permissions import client_tenant_id
+from sbt_site.api.parsers import StrictJSONParser
+from sbt_site.api.permissions import client_tenant_id, scope_for_operation
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import NotFound
+from sbt_site.errors import NotFound, ServiceError
 
 WINDOW_LENGTH = {
     "HOUR": timedelta(hours=1),
@@ -89,8 +98,25 @@ class MeterDetailView(APIView):
         return Response({"data": {"message": f"Meter {meter.api_name} deleted"}})
 
 
+# POST (ingest) and DELETE (cancel) /usage. The common POST, a few events with a bearer token,
+# is answered without DRF (``_ingest_fast``): its token is checked with those of the other
+# requests of its group commit, in one query, instead of once per request, and DRF's request and
+# response machinery is skipped; together that was about half the CPU of a one-event request.
+# Anything else, and every POST whose token does not pass, is answered by DRF, so every error is
+# the one DRF gives. (A comment, not a docstring: drf-spectacular publishes view docstrings.)
 class UsageView(APIView):
     operations = {"POST": "ingestUsage", "DELETE": "cancelUsage"}
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        drf_view = super().as_view(**initkwargs)
+
+        @functools.wraps(drf_view)  # keeps what DRF, Django and drf-spectacular read off the view
+        def view(request, *args, **kwargs):
+            response = _ingest_fast(request) if request.method == "POST" else None
+            return response if response is not None else drf_view(request, *args, **kwargs)
+
+        return view
 
     @extend_schema(operation_id="ingestUsage", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -207,3 +233,62 @@ class UsageQueryView(APIView):
         if len(windows) > limit:
             body["next_token"] = encode_token(list(usage_window_order(page[-1])), salt=salt)
         return Response(body)
+
+
+def _accepts_json(accept: str | None) -> bool:
+    """Whether DRF's content negotiation would pick plain JSON for this Accept header (only the
+    unambiguous cases: no header, or ranges without parameters that include JSON)."""
+    if not accept:
+        return True
+    ranges = [part.strip() for part in accept.split(",")]
+    return all(";" not in part for part in ranges) and any(
+        part in ("*/*", "application/*", "application/json") for part in ranges
+    )
+
+
+def _ingest_fast(request) -> HttpResponse | None:
+    """POST /usage without DRF, or None when the request must go to DRF: anything but a JSON
+    object of a few events with a bearer token in the Authorization header, and any request
+    whose token does not pass (DRF then answers 401 or 403, exactly as it does otherwise).
+    The response is byte for byte DRF's (metering/tests/test_fast_ingest.py compares them)."""
+    content_length = request.META.get("CONTENT_LENGTH")
+    token = parse_bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+    if (
+        token is None
+        or "access_token" in request.GET
+        or request.content_type != "application/json"
+        or not _accepts_json(request.META.get("HTTP_ACCEPT"))
+        or not content_length
+        or not content_length.isdigit()
+        or int(content_length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    ):
+        return None
+    try:
+        body = StrictJSONParser().parse(io.BytesIO(request.body))
+    except APIException:
+        return None
+    events = body.get("events", [body]) if isinstance(body, dict) else None
+    if not isinstance(events, list) or not events or not services.usage_events_groupable(events):
+        return None
+    bearer = BearerCheck(
+        token=token,
+        uri=request.build_absolute_uri(),
+        method=request.method,
+        scope=scope_for_operation(UsageView.operations["POST"]),
+    )
+    try:
+        result = services.usage_events_ingest_bearer(events=events, bearer=bearer)
+    except services.NotAuthorized:
+        return None
+    except ServiceError as exc:
+        return _json_response(error_body(exc.status_code, exc.message, exc.code, exc.detail), exc.status_code)
+    return _json_response({"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, 201)
+
+
+_ALLOW = ", ".join(UsageView().allowed_methods)
+
+
+def _json_response(data: dict, status_code: int) -> HttpResponse:
+    response = HttpResponse(JSONRenderer().render(data), status=status_code, content_type="application/json")
+    response["Allow"] = _ALLOW
+    return response

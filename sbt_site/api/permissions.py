@@ -16,6 +16,7 @@ from uuid import UUID
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from accounts.tokens import token_tenant_id
 from sbt_site.conf import sbt_settings
 
 
@@ -61,9 +62,4 @@ def client_tenant_id(request) -> UUID | None:
     It comes from the client's registration (its OAuth application) or the user the token was
     issued to, never from the request.
     """
-    token = request.auth
-    if token is None:
-        return None
-    if token.application is not None and token.application.tenant_id is not None:
-        return token.application.tenant_id
-    return token.user.tenant_id if token.user is not None else None
+    return token_tenant_id(request.auth) if request.auth is not None else None
