@@ -1,9 +1,9 @@
 """Ingestion benchmark (not a test): prints figures and ratios measured side by side.
 
     .venv/bin/python bench/ingest.py [--batches 200] [--clients 4] [--single-seconds 10] [--file-mb 200]
-                                     [--workers 2] [--threads 8] [--single-clients 32]
+                                     [--workers 2] [--threads 16] [--single-clients 64]
 
-1. batch ingestion over HTTP: gunicorn with 2 worker processes (8 threads each), batches of
+1. batch ingestion over HTTP: gunicorn with 2 worker processes (16 threads each), batches of
    1,000 events (dedup keys, raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
    equivalent table with the same unique index, on the same server in the same run;
 2. single-event ingestion: one event per request, concurrent clients;
@@ -118,7 +118,9 @@ def copy_ceiling(events: list[dict]) -> float:
         return time.perf_counter() - started
 
 
-def single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int) -> tuple[int, int]:
+def single_events(
+    address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str = "single"
+) -> tuple[int, int]:
     """One event per request from ``clients`` concurrent keep-alive connections for ``seconds``;
     (events stored, requests that failed).
 
@@ -128,10 +130,10 @@ def single_events(address: str, token: str, tenants: list[str], seconds: float, 
     tenant, so the load is spread over the tenants as real traffic is, not all clients writing
     the same tenant in lockstep.
     """
-    return asyncio.run(_single_events(address, token, tenants, seconds, clients))
+    return asyncio.run(_single_events(address, token, tenants, seconds, clients, run))
 
 
-async def _single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int):
+async def _single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str):
     host, port = address.split(":")
     stop_at = time.perf_counter() + seconds
     stored, failed = 0, 0
@@ -146,7 +148,7 @@ async def _single_events(address: str, token: str, tenants: list[str], seconds: 
         sent = 0
         while time.perf_counter() < stop_at:
             body = json.dumps(
-                {"eventId": f"single-{number}-{sent}", "meterApiName": "bench",
+                {"eventId": f"{run}-{number}-{sent}", "meterApiName": "bench",
                  "tenantId": tenants[(number * 7 + sent) % len(tenants)], "meterValue": 1}
             ).encode()  # fmt: skip
             writer.write(head.replace("{length}", str(len(body))).encode() + body)
@@ -217,12 +219,12 @@ def main():
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 events sent over HTTP")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--single-seconds", type=float, default=10)
-    parser.add_argument("--single-clients", type=int, default=32)
+    parser.add_argument("--single-clients", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument(
         "--threads",
         type=int,
-        default=8,
+        default=16,
         help="gunicorn threads per worker, as docs/operations.md runs it (concurrent small requests share a commit)",
     )
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
