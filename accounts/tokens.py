@@ -176,14 +176,14 @@ def bearer_checks(checks: list[BearerCheck]) -> list:
     None; every token is looked up in one query. For callers that authenticate many requests
     at once (metering's group commit); one request is checked by BearerTokenAuthentication."""
     loaded = access_tokens_load({check.token for check in checks})
-    passed = []
-    for check in checks:
+    passed = {}
+    for check in dict.fromkeys(checks):  # the requests of a group mostly present one token
         validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
         validator.preloaded_tokens = loaded
         request = OAuthlibRequest(check.uri, http_method=check.method)
         valid = validator.validate_bearer_token(check.token, [], request)
-        passed.append(request.access_token if valid and request.access_token.allow_scopes([check.scope]) else None)
-    return passed
+        passed[check] = request.access_token if valid and request.access_token.allow_scopes([check.scope]) else None
+    return [passed[check] for check in checks]
 
 
 class SbtOAuth2Validator(OAuth2Validator):
