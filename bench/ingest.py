@@ -1,9 +1,9 @@
 """Ingestion benchmark (not a test): prints figures and ratios measured side by side.
 
     .venv/bin/python bench/ingest.py [--batches 200] [--clients 4] [--single-seconds 10] [--file-mb 200]
-                                     [--workers 2] [--threads 16] [--single-clients 64]
+                                     [--workers 2] [--threads 32] [--single-clients 64]
 
-1. batch ingestion over HTTP: gunicorn with 2 worker processes (16 threads each), batches of
+1. batch ingestion over HTTP: gunicorn with 2 worker processes (32 threads each), batches of
    1,000 events (dedup keys, raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
    equivalent table with the same unique index, on the same server in the same run;
 2. single-event ingestion: one event per request, concurrent clients;
@@ -224,7 +224,7 @@ def main():
     parser.add_argument(
         "--threads",
         type=int,
-        default=16,
+        default=32,
         help="gunicorn threads per worker, as docs/operations.md runs it (concurrent small requests share a commit)",
     )
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
