@@ -21,7 +21,7 @@ from oauth2_provider.models import get_access_token_model
 
 from accounts.tokens import BearerCheck
 from metering import services
-from metering.api.views import _ingest_fast
+from metering.api.views import FAST_PATH_MAX_BYTES, _ingest_fast
 from metering.models import UsageEvent
 from metering.services import InvalidInput, NotAuthorized
 from sbt_site.conf import sbt_settings
@@ -99,6 +99,7 @@ CASES = [
     ("empty events", False, lambda w, p: {"data": {"events": []}}),
     ("events not a list", False, lambda w, p: {"data": {"events": {"a": 1}}}),
     ("more events than a group takes", False, _over_group_size),
+    ("a body over FAST_PATH_MAX_BYTES", False, lambda w, p: {"data": _event(w, p, pad="x" * FAST_PATH_MAX_BYTES)}),
     ("Accept: text/html", False, lambda w, p: {"data": _event(w, p), "accept": "text/html"}),
     ("Accept with parameters", False, lambda w, p: {"data": _event(w, p), "accept": "application/json; indent=4"}),
     ("text/plain body", False, lambda w, p: {"raw": json.dumps(_event(w, p)).encode(), "type": "text/plain"}),
