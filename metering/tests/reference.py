@@ -1,8 +1,10 @@
 """An independent reference for usage queries: aggregation computed in plain Python from the
-live events, with windows keyed by local wall-clock fields (not by our window arithmetic)."""
+live events, with windows keyed by local wall-clock fields (not by our window arithmetic); and
+the helpers the concurrency tests share."""
 
+import threading
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -58,3 +60,30 @@ def assert_rollups_hold(meter, total, count: int) -> None:
         rows = UsageRollup.objects.filter(meter=meter, span=span)
         assert sum(row.total for row in rows) == total, span
         assert sum(row.count for row in rows) == count, span
+
+
+def event_pool(prefix: str, meter, tenants, count: int, *, newest_minutes: int, spread_minutes: int) -> list[dict]:
+    """``count`` events ``{prefix}-{index}`` of value ``index``, round-robin over ``tenants``,
+    from ``newest_minutes`` ago back over ``spread_minutes``: for clients sending overlapping
+    picks of them."""
+    now = datetime.now(UTC) - timedelta(minutes=newest_minutes)
+    return [
+        {
+            "eventId": f"{prefix}-{index}",
+            "meterApiName": meter.api_name,
+            "tenantId": str(tenants[index % len(tenants)].pk),
+            "meterValue": index,
+            "timestamp": (now - timedelta(minutes=index % spread_minutes)).isoformat(),
+        }
+        for index in range(count)
+    ]
+
+
+def run_threads(target, count: int) -> None:
+    """``target(number)`` in ``count`` threads at once; fails if one is still running after 60 s."""
+    threads = [threading.Thread(target=target, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "a caller was left waiting"

@@ -2,7 +2,6 @@
 
 import random
 import threading
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, connections
@@ -10,17 +9,8 @@ from django.db import connection, connections
 from metering.group_commit import GroupCommit
 from metering.models import UsageEvent, UsageEventKey
 from metering.services import usage_events_ingest_shared
-from metering.tests.reference import assert_rollups_hold
+from metering.tests.reference import assert_rollups_hold, event_pool, run_threads
 from sbt_site.errors import InvalidInput
-
-
-def run_threads(target, count: int) -> None:
-    threads = [threading.Thread(target=target, args=(number,)) for number in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-        assert not thread.is_alive(), "a caller was left waiting"
 
 
 def test_callers_arriving_during_a_write_share_the_next_one_and_each_gets_its_own_outcome():
@@ -109,17 +99,7 @@ def test_a_group_holds_at_most_max_size_events():
 def test_concurrent_single_event_requests_are_stored_exactly_once_in_shared_transactions(make_tenant, make_meter):
     tenants = [make_tenant("a"), make_tenant("b"), make_tenant("c")]
     meter = make_meter("grouped", "SUM")
-    now = datetime.now(UTC) - timedelta(minutes=1)
-    pool = [
-        {
-            "eventId": f"g-{index}",
-            "meterApiName": meter.api_name,
-            "tenantId": str(tenants[index % 3].pk),
-            "meterValue": index,
-            "timestamp": (now - timedelta(minutes=index % 90)).isoformat(),
-        }
-        for index in range(150)
-    ]
+    pool = event_pool("g", meter, tenants, 150, newest_minutes=1, spread_minutes=90)
     accepted, duplicates, refused, failures = [], [], [], []
 
     def client(number: int) -> None:

@@ -3,7 +3,6 @@ across windows, time zones (UTC, New York across a DST change, Kolkata), group-b
 events, duplicates and cancellations."""
 
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -13,11 +12,11 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from metering.interface import UsageQuery, usage_window_order
-from metering.models import ROLLUP_SPANS, UsageEvent
+from metering.models import ROLLUP_SPANS, Meter, UsageEvent
 from metering.providers.native import MAX_PIECES, rollup_pieces, usage_windows_portable
 from metering.selectors import usage_windows
 from metering.services import usage_events_cancel, usage_events_ingest
-from metering.tests.reference import aggregate, assert_rollups_hold, result_key
+from metering.tests.reference import aggregate, assert_rollups_hold, event_pool, result_key, run_threads
 from metering.windows import window_boundaries
 
 # Two stretches of time: one crossing a month end, one crossing New York's 2025 fall-back
@@ -125,29 +124,28 @@ def assert_matches_reference(meter, live, zone_name, interval, group_by, time_ra
         )
     )
     assert portable == windows, "the SQLite/fallback path must give the same answer"
-    pages, after = [], None
-    while True:  # keyset pages (computed in SQL on PostgreSQL) concatenate to the whole answer
-        page = usage_windows(
-            meter=meter,
-            tenant_id=None,
-            start=time_range[0],
-            end=time_range[1],
-            interval=interval,
-            time_zone=zone_name,
-            group_by=group_by,
-            after=after,
-            limit=7,
-        )
-        pages += page
-        if len(page) < 7:
-            break
-        after = usage_window_order(page[-1])
+    # keyset pages (computed in SQL on PostgreSQL) concatenate to the whole answer
+    pages = all_pages(
+        7, meter=meter, start=time_range[0], end=time_range[1], interval=interval, time_zone=zone_name,
+        group_by=group_by,
+    )  # fmt: skip
     assert pages == windows, "paging must neither skip nor repeat a result"
+
+
+def all_pages(limit: int, **query) -> list:
+    """Every all-tenants usage window of ``query``, read page by page (``limit`` per page)."""
+    pages, after = [], None
+    while True:
+        page = usage_windows(tenant_id=None, after=after, limit=limit, **query)
+        pages += page
+        if len(page) < limit:
+            return pages
+        after = usage_window_order(page[-1])
 
 
 @pytest.mark.django_db
 @LONG_BACKDATING
-@pytest.mark.parametrize("aggregation", ["SUM", "COUNT", "MIN", "MAX", "AVG", "LATEST", "UNIQUE_COUNT"])
+@pytest.mark.parametrize("aggregation", Meter.Aggregation.values)  # every aggregation a meter can have
 def test_every_aggregation_matches_the_reference(aggregation, make_tenant, make_meter):
     rng = random.Random(f"metering-{aggregation}")
     tenants = [make_tenant("a"), make_tenant("b")]
@@ -202,7 +200,7 @@ def edge_events(rng: random.Random, tenants, meter_api_name: str, count: int) ->
 
 @pytest.mark.django_db
 @LONG_BACKDATING
-@pytest.mark.parametrize("aggregation", ["SUM", "COUNT", "MIN", "MAX", "AVG", "LATEST", "UNIQUE_COUNT"])
+@pytest.mark.parametrize("aggregation", Meter.Aggregation.values)  # every aggregation a meter can have
 def test_windows_read_from_mixed_spans_match_the_reference(aggregation, make_tenant, make_meter):
     rng = random.Random(f"pieces-{aggregation}")
     tenants = [make_tenant("a"), make_tenant("b")]
@@ -263,23 +261,8 @@ def test_pages_skip_tenants_without_usage_in_the_range(zone_name, make_tenant, m
             meter=meter, tenant_id=None, start=inside[0], end=inside[1], time_zone=zone_name, group_by=group_by
         )
         for limit in (1, 2):
-            pages, after = [], None
-            while True:
-                page = usage_windows(
-                    meter=meter,
-                    tenant_id=None,
-                    start=inside[0],
-                    end=inside[1],
-                    time_zone=zone_name,
-                    group_by=group_by,
-                    after=after,
-                    limit=limit,
-                )
-                pages += page
-                if len(page) < limit:
-                    break
-                after = usage_window_order(page[-1])
-            assert pages == whole, f"pages of {limit}"
+            query = {"meter": meter, "start": inside[0], "end": inside[1], "time_zone": zone_name, "group_by": group_by}
+            assert all_pages(limit, **query) == whole, f"pages of {limit}"
 
 
 @pytest.mark.django_db
@@ -324,17 +307,7 @@ def test_a_zone_whose_windows_are_not_whole_buckets_is_read_exactly_from_raw_eve
 def test_ten_concurrent_clients_with_overlapping_batches_count_each_event_once(make_tenant, make_meter):
     tenants = [make_tenant("a"), make_tenant("b")]
     meter = make_meter("concurrent", "SUM")
-    now = datetime.now(UTC) - timedelta(minutes=5)
-    pool = [
-        {
-            "eventId": f"c-{index}",
-            "meterApiName": meter.api_name,
-            "tenantId": str(tenants[index % 2].pk),
-            "meterValue": index,
-            "timestamp": (now - timedelta(minutes=index % 240)).isoformat(),
-        }
-        for index in range(1500)
-    ]
+    pool = event_pool("c", meter, tenants, 1500, newest_minutes=5, spread_minutes=240)
     failures = []
 
     def client(number: int) -> None:
@@ -350,11 +323,7 @@ def test_ten_concurrent_clients_with_overlapping_batches_count_each_event_once(m
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=client, args=(number,)) for number in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(client, 10)
     assert failures == []
     sent = set()
     for number in range(10):
