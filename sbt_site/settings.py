@@ -58,7 +58,10 @@ if SBT_ENV not in ("development", "production"):
 PRODUCTION = SBT_ENV == "production"
 
 VAR_DIR = Path(os.environ.get("SBT_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Owner-only: the embedded default keeps its database, secret key and OIDC signing key here.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if not PRODUCTION and "SBT_VAR_DIR" not in os.environ:
+    VAR_DIR.chmod(0o700)  # var/ made by an earlier version is 0755; a chosen SBT_VAR_DIR is the operator's
 
 
 def _development_secret(path: Path, length: int = 50) -> str:
@@ -160,6 +163,9 @@ if os.environ.get("DATABASE_URL"):
 elif PRODUCTION:
     raise ImproperlyConfigured("DATABASE_URL must be set in production (postgres://user:password@host:5432/name)")
 else:
+    # SQLite gives its -wal and -shm files the database file's mode, so 0600 here covers them too.
+    (VAR_DIR / "db.sqlite3").touch(mode=0o600)
+    (VAR_DIR / "db.sqlite3").chmod(0o600)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

@@ -23,6 +23,7 @@ def clean_env(**extra) -> dict:
 
 
 def test_embedded_default_with_no_environment(tmp_path):
+    tmp_path = tmp_path / "var"  # made by the settings, as ./sbt run's var/ is
     code = (
         "import django, json; django.setup(); from django.conf import settings as s;"
         "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
@@ -35,6 +36,9 @@ def test_embedded_default_with_no_environment(tmp_path):
     assert settings["name"] == str(tmp_path / "db.sqlite3")
     assert settings["broker"] == "filesystem://localhost/"
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    # the database and the directory holding it and the keys are the owner's alone
+    assert (tmp_path / "db.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert tmp_path.stat().st_mode & 0o777 == 0o700
     second = json.loads(run_python(code, clean_env(SBT_VAR_DIR=str(tmp_path))).stdout)
     assert second["key"] == settings["key"], "the development secret key must persist"
 
