@@ -60,7 +60,7 @@ def user_create(
     A tenant-bound client (``client_tenant_id``) creates users of its own tenant only; a user
     acting through its token (``granter_scopes``) creates users of roles within that token.
     """
-    _check_role_grantable(user_role, granter_scopes)
+    _check_may_manage(user_role, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
     if client_tenant_id is not None:
         if tenant_id is not None and str(tenant_id) != str(client_tenant_id):
             raise NotFound(f"Tenant not found for id {tenant_id}")
@@ -79,11 +79,25 @@ def _check_tenant_role_has_tenant(user_role: str, tenant_id: UUID | None) -> Non
         raise InvalidInput(msg, detail=[{"loc": ["body", "tenantId"], "msg": msg, "type": "tenant_required"}])
 
 
-def _check_role_grantable(user_role: str, granter_scopes: Collection[str] | None) -> None:
-    """A user acting through its own token cannot hand out a role worth more than that token
-    (a TenantAdmin making itself or anyone a SystemAdmin)."""
+def _check_may_manage(user_role: str, *, client_tenant_id: UUID | None, granter_scopes: Collection[str] | None) -> None:
+    """Whether the caller may hand out ``user_role``, or act on a user who holds it.
+
+    A tenant-bound caller manages its tenant's users of tenant roles only (SBT["TENANT_ROLES"]):
+    never a SystemAdmin, whose token reaches every tenant. A user acting through its own token
+    cannot grant, nor demote, disable or delete, a role worth more than that token (a TenantAdmin
+    making itself a SystemAdmin, or disabling the SystemAdmin of its tenant).
+    """
+    if client_tenant_id is not None and not is_tenant_role(user_role):
+        raise Forbidden(f"A tenant-bound caller cannot manage {user_role} users", code="role_not_grantable")
     if granter_scopes is not None and not set(role_scopes(user_role)) <= set(granter_scopes):
-        raise Forbidden(f"Your token cannot grant the role {user_role}", code="role_not_grantable")
+        raise Forbidden(f"Your token cannot manage the role {user_role}", code="role_not_grantable")
+
+
+def _user_to_manage(*, user_name: str, client_tenant_id: UUID | None, granter_scopes) -> AuthUser:
+    """The user ``user_name`` (of the caller's tenant, when it is bound), if the caller may act on it."""
+    user = auth_provider().fetch_user(user_name=user_name, tenant_id=client_tenant_id)
+    _check_may_manage(user.user_role, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
+    return user
 
 
 @transaction.atomic
@@ -102,9 +116,9 @@ def user_update(
     ``granter_scopes`` is the acting user's token scopes (None for a machine client).
     """
     provider = auth_provider()
-    before = provider.fetch_user(user_name=user_name, tenant_id=client_tenant_id)
+    before = _user_to_manage(user_name=user_name, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
     if user_role is not None:
-        _check_role_grantable(user_role, granter_scopes)
+        _check_may_manage(user_role, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
         _check_tenant_role_has_tenant(user_role, before.tenant_id)
     user = provider.update_user(user_name=user_name, email=email, user_role=user_role, tenant_id=client_tenant_id)
     if user.user_role != before.user_role:
@@ -113,8 +127,11 @@ def user_update(
 
 
 @transaction.atomic
-def user_delete(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+def user_delete(
+    *, user_name: str, client_tenant_id: UUID | None = None, granter_scopes: Collection[str] | None = None
+) -> AuthUser:
     """Delete a user and its tokens; a tenant user is announced with tenantUserDeleted."""
+    _user_to_manage(user_name=user_name, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
     user = auth_provider().delete_user(user_name=user_name, tenant_id=client_tenant_id)
     if user.tenant_id is not None:
         event_publish(detail_type="tenantUserDeleted", detail=_tenant_user_event_detail(user))
@@ -122,8 +139,11 @@ def user_delete(*, user_name: str, client_tenant_id: UUID | None = None) -> Auth
 
 
 @transaction.atomic
-def user_disable(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+def user_disable(
+    *, user_name: str, client_tenant_id: UUID | None = None, granter_scopes: Collection[str] | None = None
+) -> AuthUser:
     """Block the user's logins and revoke every token it holds."""
+    _user_to_manage(user_name=user_name, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
     return auth_provider().disable_user(user_name=user_name, tenant_id=client_tenant_id)
 
 
@@ -135,7 +155,10 @@ def user_tokens_revoke(*, user_name: str) -> None:
 
 
 @transaction.atomic
-def user_enable(*, user_name: str, client_tenant_id: UUID | None = None) -> AuthUser:
+def user_enable(
+    *, user_name: str, client_tenant_id: UUID | None = None, granter_scopes: Collection[str] | None = None
+) -> AuthUser:
+    _user_to_manage(user_name=user_name, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
     return auth_provider().enable_user(user_name=user_name, tenant_id=client_tenant_id)
 
 

@@ -90,7 +90,9 @@ class UserDetailView(APIView):
 
     @extend_schema(responses=MESSAGE)
     def delete(self, request, user_name):
-        services.user_delete(user_name=user_name, client_tenant_id=client_tenant_id(request))
+        services.user_delete(
+            user_name=user_name, client_tenant_id=client_tenant_id(request), granter_scopes=granter_scopes(request)
+        )
         return Response({"message": "User deleted"})
 
 
@@ -99,7 +101,9 @@ class UserEnableView(APIView):
 
     @extend_schema(request=None, responses=MESSAGE)
     def put(self, request, user_name):
-        services.user_enable(user_name=user_name, client_tenant_id=client_tenant_id(request))
+        services.user_enable(
+            user_name=user_name, client_tenant_id=client_tenant_id(request), granter_scopes=granter_scopes(request)
+        )
         return Response({"message": "User enabled"})
 
 
@@ -110,7 +114,9 @@ class UserDisableView(APIView):
 
     @extend_schema(request=None, responses=MESSAGE, operation_id="users_disable_delete")
     def delete(self, request, user_name):
-        services.user_disable(user_name=user_name, client_tenant_id=client_tenant_id(request))
+        services.user_disable(
+            user_name=user_name, client_tenant_id=client_tenant_id(request), granter_scopes=granter_scopes(request)
+        )
         return Response({"message": "User disabled"})
 
     @extend_schema(request=None, responses=MESSAGE, operation_id="users_disable_update")

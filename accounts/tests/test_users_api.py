@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import OAuthApplication
 from accounts.tokens import access_token_issue
 from events.models import Event
+from sbt_site.conf import sbt_settings
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -218,7 +219,7 @@ def test_a_tenant_bound_client_sees_only_its_tenants_users(api):
     assert User.objects.get(username="other-user").is_active
 
     # It creates users in its own tenant only, whatever the body says.
-    assert create(bound, userName="made-by-acme").status_code == 201
+    assert create(bound, userName="made-by-acme", userRole="TenantAdmin").status_code == 201
     assert User.objects.get(username="made-by-acme").tenant == acme
     assert create(bound, userName="sneaky", tenantId=str(other.pk)).status_code == 404
     assert not User.objects.filter(username="sneaky").exists()
@@ -275,3 +276,43 @@ def test_system_clients_are_not_users(api):
     api()
     assert OAuthApplication.objects.exists()
     assert api().get("/api/v1/users").json() == {"data": []}
+
+
+def _tenant_system_admin(tenant) -> None:
+    """A SystemAdmin the operator tied to ``tenant`` (its token still reaches every tenant)."""
+    User.objects.create(username="boss", email="boss@example.com", role="SystemAdmin", tenant=tenant)
+
+
+@pytest.mark.parametrize("caller", ["tenant-bound client", "TenantAdmin user"])
+def test_a_tenant_caller_manages_tenant_roles_only(api, make_oauth_client, caller):
+    """Neither a tenant-bound client nor a TenantAdmin may mint a SystemAdmin, nor demote, disable,
+    enable or delete the SystemAdmin of its tenant: 403, and nothing changes."""
+    acme = Tenant.objects.create(name="acme")
+    _tenant_system_admin(acme)
+    if caller == "tenant-bound client":
+        client = api(tenant=acme)
+    else:
+        create(api(), userName="acme-admin", userRole="TenantAdmin", tenantId=str(acme.pk))
+        scopes = " ".join(sbt_settings.ROLE_SCOPES["TenantAdmin"])
+        application, _ = make_oauth_client(scopes=scopes)
+        _, raw = access_token_issue(application=application, scope=scopes, user=User.objects.get(username="acme-admin"))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert create(client, userName="minted", userRole="SystemAdmin").status_code == 403
+    assert not User.objects.filter(username="minted").exists()
+    assert create(client, userName="plain", userRole="TenantUser").status_code == 201
+    assert client.put("/api/v1/users/plain", {"userRole": "SystemAdmin"}, format="json").status_code == 403
+    assert User.objects.get(username="plain").role == "TenantUser"
+
+    for response in (
+        client.put("/api/v1/users/boss", {"userRole": "TenantUser"}, format="json"),
+        client.put("/api/v1/users/boss", {"email": "mine@example.com"}, format="json"),
+        client.delete("/api/v1/users/boss/disable"),
+        client.put("/api/v1/users/boss/enable"),
+        client.delete("/api/v1/users/boss"),
+    ):
+        assert response.status_code == 403, response.content
+        assert response.json()["code"] == "role_not_grantable"
+    boss = User.objects.get(username="boss")
+    assert (boss.role, boss.email, boss.is_active) == ("SystemAdmin", "boss@example.com", True)
