@@ -14,7 +14,7 @@ from accounts.models import OAuthApplication
 from accounts.scopes import is_tenant_role, role_scopes
 from events.services import event_publish
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
-from sbt_site.errors import InvalidInput, NotFound, ServiceError
+from sbt_site.errors import Forbidden, InvalidInput, NotFound
 from sbt_site.providers import get_provider
 from tenants.models import Tenant
 
@@ -27,13 +27,6 @@ def auth_provider() -> AuthProvider:
 
 
 # --- Users ------------------------------------------------------------------------------------
-
-
-class Forbidden(ServiceError):
-    """The caller is authenticated and has the route's scope, but not the right to this change."""
-
-    status_code = 403
-    code = "forbidden"
 
 
 def _tenant_user_event_detail(user: AuthUser) -> dict:

@@ -75,6 +75,30 @@ DEFAULTS = {
         "putEvents": "events/events_write",
         "fetchBilling": "billing/billing_read",
     },
+    # The operations a tenant-bound caller (a client bound to a tenant, or a tenant user's token)
+    # may perform, each on its own tenant's objects only (accounts/boundary.py). Anything not
+    # listed is refused to them with 403, so a new operation starts out as the operator's alone:
+    # tenant records, registrations, meters and provisioning results are never a tenant's to change.
+    "TENANT_OPERATIONS": [
+        "fetchTenantRegistration",
+        "fetchAllTenantRegistrations",
+        "fetchTenant",
+        "fetchAllTenants",
+        "fetchUser",
+        "fetchAllUsers",
+        "createUser",
+        "updateUser",
+        "deleteUser",
+        "disableUser",
+        "enableUser",
+        "fetchMeter",
+        "fetchAllMeters",
+        "ingestUsage",
+        "cancelUsage",
+        "fetchUsage",
+        "putEvents",
+        "fetchBilling",
+    ],
     # IAuth (accounts app).
     # The ``aud`` of access tokens; empty means SBT_PUBLIC_URL + "/api/v1/".
     "AUTH_JWT_AUDIENCE": "",

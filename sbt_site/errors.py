@@ -25,6 +25,13 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Forbidden(ServiceError):
+    """The caller is authenticated, but may not do this (its scopes, its tenant, its role)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class Conflict(ServiceError):
     """The request is valid but the current state forbids it (e.g. offboarding twice)."""
 

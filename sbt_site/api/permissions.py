@@ -7,8 +7,10 @@ A view names the IAuth *operation* each HTTP method (or viewset action) performs
 
 and ``HasOperationScope`` (the default permission class) requires the token to carry the scope
 configured for that operation in ``SBT["SCOPES"]`` (CONTRACT.md: each route's scope is a
-setting). A view that declares no operation for a method is refused, so a new route cannot go
-out unprotected by accident; public views say so with ``permission_classes = [AllowAny]``.
+setting), and asks the tenant boundary (accounts.boundary) whether the caller may perform it:
+a tenant-bound caller only the operations of ``SBT["TENANT_OPERATIONS"]``. A view that declares
+no operation for a method is refused, so a new route cannot go out unprotected by accident;
+public views say so with ``permission_classes = [AllowAny]``.
 """
 
 from uuid import UUID
@@ -16,8 +18,10 @@ from uuid import UUID
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from accounts.boundary import Caller, operation_refusal, scope_for_operation
 from accounts.tokens import token_tenant_id
-from sbt_site.conf import sbt_settings
+
+__all__ = ["HasOperationScope", "caller", "client_tenant_id", "required_scope", "scope_for_operation"]
 
 
 def operation_for(view, method: str) -> str | None:
@@ -26,13 +30,6 @@ def operation_for(view, method: str) -> str | None:
     if action and action in operations:
         return operations[action]
     return operations.get(method.upper())
-
-
-def scope_for_operation(operation: str) -> str:
-    scopes = sbt_settings.SCOPES
-    if operation not in scopes:
-        raise ImproperlyConfigured(f"No scope configured for operation {operation!r} in SBT['SCOPES']")
-    return scopes[operation]
 
 
 def required_scope(view, method: str) -> str | None:
@@ -48,12 +45,22 @@ class HasOperationScope(BasePermission):
             return False  # DRF answers 401, since an authenticator was tried and none succeeded
         if request.method == "OPTIONS" or not hasattr(view, request.method.lower()):
             return True  # OPTIONS is harmless; a method the view lacks gets its 405 next
-        scope = required_scope(view, request.method)
-        if scope is None:
+        operation = operation_for(view, request.method)
+        if operation is None:
             raise ImproperlyConfigured(
                 f"{type(view).__name__} declares no operation for {request.method}: add it to `operations`"
             )
-        return token.allow_scopes([scope])
+        return operation_refusal(caller(request), operation) is None
+
+
+def caller(request) -> Caller:
+    """The caller behind an authenticated API request, for the tenant boundary (accounts.boundary)."""
+    token = request.auth
+    return Caller(
+        tenant_id=token_tenant_id(token),
+        scopes=frozenset(token.scope.split()),
+        client_id=token.application.client_id if token.application is not None else None,
+    )
 
 
 def client_tenant_id(request) -> UUID | None:

@@ -5,7 +5,6 @@ from urllib.parse import urlsplit
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,13 +38,6 @@ REGISTRATION_EXAMPLE = OpenApiExample(
 )
 
 
-def refuse_tenant_bound_writes(request) -> None:
-    """Tenant-bound clients are read-only here: they may read their own tenant, never change or
-    create one (403, whatever the id, so nothing leaks)."""
-    if client_tenant_id(request) is not None:
-        raise PermissionDenied()
-
-
 class TenantRegistrationListView(APIView):
     operations = {"GET": "fetchAllTenantRegistrations", "POST": "createTenantRegistration"}
 
@@ -71,7 +63,6 @@ class TenantRegistrationListView(APIView):
         ],
     )
     def post(self, request):
-        refuse_tenant_bound_writes(request)
         body = validated(TenantRegistrationCreateInput, request.data)
         registration = services.tenant_registration_create(
             tenant_data=body.get("tenantData"), registration_data=body.get("tenantRegistrationData")
@@ -110,7 +101,6 @@ class TenantRegistrationDetailView(APIView):
         responses=OpenApiTypes.OBJECT,
     )
     def patch(self, request, registration_id):
-        refuse_tenant_bound_writes(request)
         body = validated(TenantRegistrationUpdateInput, request.data)
         registration, tenant = services.tenant_registration_update(
             registration_id=registration_id,
@@ -129,7 +119,6 @@ class TenantRegistrationDetailView(APIView):
 
     @extend_schema(operation_id="tenant_registrations_destroy", responses=OpenApiTypes.OBJECT)
     def delete(self, request, registration_id):
-        refuse_tenant_bound_writes(request)
         services.tenant_registration_delete(registration_id=registration_id)
         return Response({"data": {"message": "Tenant registration deletion initiated"}})
 
@@ -139,7 +128,6 @@ class TenantRegistrationActivateView(APIView):
 
     @extend_schema(operation_id="tenant_registrations_activate", request=None, responses=OpenApiTypes.OBJECT)
     def put(self, request, registration_id):
-        refuse_tenant_bound_writes(request)
         registration = services.tenant_registration_activate(registration_id=registration_id)
         return Response({"data": {**registration_to_wire(registration), "message": "Tenant activation initiated"}})
 
@@ -149,7 +137,6 @@ class TenantRegistrationDeactivateView(APIView):
 
     @extend_schema(operation_id="tenant_registrations_deactivate", request=None, responses=OpenApiTypes.OBJECT)
     def put(self, request, registration_id):
-        refuse_tenant_bound_writes(request)
         registration = services.tenant_registration_deactivate(registration_id=registration_id)
         return Response({"data": {**registration_to_wire(registration), "message": "Tenant deactivation initiated"}})
 
@@ -164,7 +151,6 @@ class TenantListView(APIView):
 
     @extend_schema(operation_id="tenants_create", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        refuse_tenant_bound_writes(request)
         tenant = services.tenant_create(tenant_data=validated_object(request.data))
         return Response({"data": tenant_to_wire(tenant)}, status=201)
 
@@ -179,13 +165,11 @@ class TenantDetailView(APIView):
 
     @extend_schema(operation_id="tenants_update", request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def put(self, request, tenant_id):
-        refuse_tenant_bound_writes(request)
         tenant = services.tenant_update(tenant_id=tenant_id, tenant_data=validated_object(request.data))
         return Response({"data": tenant_to_wire(tenant)})
 
     @extend_schema(operation_id="tenants_destroy", responses=OpenApiTypes.OBJECT)
     def delete(self, request, tenant_id):
-        refuse_tenant_bound_writes(request)
         tenant = services.tenant_delete(tenant_id=tenant_id)
         return Response({"data": tenant_to_wire(tenant)})
 
