@@ -165,5 +165,10 @@ class AuthProvider(ABC):
         """Revoke every access token, refresh token and unexchanged code the user holds."""
 
     @abstractmethod
+    def revoke_tenant_tokens(self, *, tenant_id: UUID) -> None:
+        """Revoke every token and unexchanged code held by the tenant's OAuth clients and users
+        (the tenant was deactivated or offboarded)."""
+
+    @abstractmethod
     def create_admin_user(self, *, name: str, email: str, role: str) -> CreatedAdmin:
         """Create (or find) a control-plane operator who can use the admin; idempotent."""

@@ -148,6 +148,14 @@ def user_tokens_revoke(*, user_name: str) -> None:
 
 
 @transaction.atomic
+def tenant_tokens_revoke(*, tenant_id: UUID) -> None:
+    """Revoke every token and unexchanged code of the tenant's clients and users: called when the
+    tenant is deactivated or offboarded, so its access ends at once (reactivating restores
+    logins and new tokens, never the revoked ones)."""
+    auth_provider().revoke_tenant_tokens(tenant_id=tenant_id)
+
+
+@transaction.atomic
 def user_enable(
     *, user_name: str, client_tenant_id: UUID | None = None, granter_scopes: Collection[str] | None = None
 ) -> AuthUser:

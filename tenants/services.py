@@ -11,6 +11,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import tenant_tokens_revoke
 from events.services import event_publish
 from sbt_site.errors import Conflict, InvalidInput, NotFound
 from tenants.models import Tenant, TenantRegistration
@@ -63,6 +64,15 @@ def _tenant_locked(tenant_id) -> Tenant:
     if tenant is None:
         raise NotFound(f"Tenant {tenant_id} not found.")
     return tenant
+
+
+def _tenant_save(tenant: Tenant) -> None:
+    """Save a (locked) tenant; when this deactivates it (deactivate, offboard, delete, or
+    ``sbtaws_active: false`` in its data), its clients and users lose their tokens at once."""
+    was_active = Tenant.objects.filter(pk=tenant.pk).values_list("active", flat=True).first()
+    tenant.save()
+    if was_active and not tenant.active:
+        tenant_tokens_revoke(tenant_id=tenant.pk)
 
 
 def _apply_fields(row, columns: dict, free_form: dict) -> None:
@@ -155,7 +165,7 @@ def tenant_registration_update(
     if tenant_data:
         tenant = registration.tenant
         _apply_fields(tenant, tenant_columns, tenant_free_form)
-        tenant.save()
+        _tenant_save(tenant)
     return registration, tenant
 
 
@@ -199,7 +209,7 @@ def tenant_registration_apply_job_output(
     registration.save()
     if tenant_data:
         _apply_fields(registration.tenant, tenant_columns, tenant_free_form)
-        registration.tenant.save()
+        _tenant_save(registration.tenant)
     return registration
 
 
@@ -217,7 +227,7 @@ def tenant_registration_delete(*, registration_id, client_tenant_id: UUID | None
     _set_status(registration, Status.DELETING, None)
     registration.save()
     registration.tenant.active = False
-    registration.tenant.save()
+    _tenant_save(registration.tenant)
     event_publish(detail_type="offboardingRequest", detail=_lifecycle_detail(registration))
     return registration
 
@@ -235,7 +245,7 @@ def _set_active(registration_id, *, active: bool, client_tenant_id: UUID | None)
         raise Conflict(f"Tenant registration {registration.pk} is already {verb}", code=f"already_{verb}")
     registration.active = registration.tenant.active = active
     registration.save()
-    registration.tenant.save()
+    _tenant_save(registration.tenant)
     event_publish(
         detail_type="activateRequest" if active else "deactivateRequest", detail=_lifecycle_detail(registration)
     )
@@ -296,7 +306,7 @@ def tenant_update(*, tenant_id, tenant_data: dict) -> Tenant:
     columns, free_form = tenant_fields_from_wire(tenant_data)
     tenant = _tenant_locked(tenant_id)
     _apply_fields(tenant, columns, free_form)
-    tenant.save()
+    _tenant_save(tenant)
     return tenant
 
 
@@ -307,5 +317,5 @@ def tenant_delete(*, tenant_id) -> Tenant:
     if not tenant.active:
         raise Conflict(f"Tenant {tenant.pk} is already inactive", code="already_inactive")
     tenant.active = False
-    tenant.save()
+    _tenant_save(tenant)
     return tenant

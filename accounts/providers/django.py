@@ -159,16 +159,23 @@ class DjangoAuthProvider(AuthProvider):
     def revoke_user_tokens(self, *, user_name: str) -> None:
         self._revoke_tokens(self._get(user_name, None, for_update=True))
 
+    def revoke_tenant_tokens(self, *, tenant_id: UUID) -> None:
+        self._revoke(Q(user__tenant_id=tenant_id) | Q(application__tenant_id=tenant_id))
+
+    @classmethod
+    def _revoke_tokens(cls, user) -> None:
+        cls._revoke(Q(user=user))
+
     @staticmethod
-    def _revoke_tokens(user) -> None:
-        """Revoke everything the user holds: refresh tokens (kept as revoked tombstones, so a
+    def _revoke(holders: Q) -> None:
+        """Revoke everything ``holders`` hold: refresh tokens (kept as revoked tombstones, so a
         replay is detected), access tokens and unexchanged authorization codes."""
         now = timezone.now()
-        get_refresh_token_model().objects.filter(user=user, revoked__isnull=True).update(
+        get_refresh_token_model().objects.filter(holders, revoked__isnull=True).update(
             revoked=now, updated=now, access_token=None
         )
-        get_access_token_model().objects.filter(user=user).delete()
-        get_grant_model().objects.filter(user=user).delete()
+        get_access_token_model().objects.filter(holders).delete()
+        get_grant_model().objects.filter(holders).delete()
 
     def create_admin_user(self, *, name: str, email: str, role: str) -> CreatedAdmin:
         User = get_user_model()
