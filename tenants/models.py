@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class Tenant(models.Model):
@@ -22,9 +23,21 @@ class Tenant(models.Model):
     data = models.JSONField("free-form data", default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     modified = models.DateTimeField(auto_now=True)
+    deleted = models.DateTimeField(
+        null=True, blank=True, help_text="When the tenant was offboarded or deleted; its name is free again."
+    )
 
     class Meta:
         ordering = ("created", "id")
+        constraints = [
+            # The name is a public lookup key (GET /tenant-config/{name}, and by Origin): two live
+            # tenants of one name would let the newer one answer for the older.
+            models.UniqueConstraint(
+                Lower("name"),
+                condition=models.Q(deleted__isnull=True) & ~models.Q(name=""),
+                name="tenant_name_unique_while_not_deleted",
+            )
+        ]
 
     def __str__(self):
         return self.name or str(self.id)

@@ -62,8 +62,8 @@ def tenant_registration_get(*, registration_id, client_tenant_id: UUID | None = 
 def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
     """The tenant config of an active tenant, found by id or else by name (CONTRACT.md).
 
-    Tenant names are not unique; by name, the oldest active tenant of that name wins, so the
-    answer never changes when a later tenant picks the same name.
+    A name belongs to one tenant at a time (the tenants service refuses a second, 409), so a
+    name finds at most one tenant.
     """
     if tenant_id:
         parsed = parse_uuid(tenant_id)
@@ -72,7 +72,7 @@ def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
     else:
         tenant = None
         if storable_text(tenant_name):
-            tenant = Tenant.objects.filter(name=tenant_name, active=True).order_by("created", "id").first()
+            tenant = Tenant.objects.filter(name=tenant_name, active=True, deleted__isnull=True).first()
         wanted = tenant_name
     if tenant is None:
         raise NotFound(f"No tenant details found for {wanted}")

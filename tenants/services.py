@@ -8,7 +8,7 @@ same registration are serialised, and the second one sees the first and is refus
 
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.services import tenant_tokens_revoke
@@ -66,11 +66,30 @@ def _tenant_locked(tenant_id) -> Tenant:
     return tenant
 
 
+NAME_CONSTRAINT = "tenant_name_unique_while_not_deleted"
+
+
+def _tenant_write(tenant: Tenant) -> None:
+    """Save ``tenant``, whose name must be free among tenants not offboarded or deleted: it is a
+    public lookup key (tenant config by name or Origin), so a second tenant of a name is a 409."""
+    taken = Conflict(f"A tenant named {tenant.name} already exists", code="tenant_name_taken")
+    live = Tenant.objects.filter(name__iexact=tenant.name, deleted__isnull=True).exclude(pk=tenant.pk)
+    if tenant.name and tenant.deleted is None and live.exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError as exc:  # a concurrent request took the name between the check and the save
+        if NAME_CONSTRAINT in str(exc):
+            raise taken from None
+        raise
+
+
 def _tenant_save(tenant: Tenant) -> None:
     """Save a (locked) tenant; when this deactivates it (deactivate, offboard, delete, or
     ``sbtaws_active: false`` in its data), its clients and users lose their tokens at once."""
     was_active = Tenant.objects.filter(pk=tenant.pk).values_list("active", flat=True).first()
-    tenant.save()
+    _tenant_write(tenant)
     if was_active and not tenant.active:
         tenant_tokens_revoke(tenant_id=tenant.pk)
 
@@ -125,7 +144,7 @@ def tenant_registration_create(
     registration_columns.pop("status_reason", None)
 
     tenant = Tenant(data=tenant_free_form, **tenant_columns)
-    tenant.save()
+    _tenant_write(tenant)
     registration = TenantRegistration(tenant=tenant, data=registration_free_form)
     registration.save()
     event_publish(
@@ -227,6 +246,7 @@ def tenant_registration_delete(*, registration_id, client_tenant_id: UUID | None
     _set_status(registration, Status.DELETING, None)
     registration.save()
     registration.tenant.active = False
+    registration.tenant.deleted = registration.offboarded
     _tenant_save(registration.tenant)
     event_publish(detail_type="offboardingRequest", detail=_lifecycle_detail(registration))
     return registration
@@ -296,7 +316,7 @@ def tenant_create(*, tenant_data: dict) -> Tenant:
     """A tenant without a registration (SBT's POST /tenants, used by its own services)."""
     columns, free_form = tenant_fields_from_wire(tenant_data)
     tenant = Tenant(data=free_form, **columns)
-    tenant.save()
+    _tenant_write(tenant)
     return tenant
 
 
@@ -317,5 +337,6 @@ def tenant_delete(*, tenant_id) -> Tenant:
     if not tenant.active:
         raise Conflict(f"Tenant {tenant.pk} is already inactive", code="already_inactive")
     tenant.active = False
+    tenant.deleted = timezone.now()
     _tenant_save(tenant)
     return tenant

@@ -4,8 +4,9 @@ import json
 import uuid
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from tenants.models import Tenant
+from tenants.models import Tenant, TenantRegistration
 
 pytestmark = pytest.mark.django_db
 
@@ -155,6 +156,33 @@ class TestTenantConfig:
         assert response.status_code == 400
         assert response.json()["message"] == "Origin header missing!"
 
-    def test_oldest_tenant_of_a_name_wins(self, client, acme):
-        Tenant.objects.create(name="acme", config={"theme": "impostor"})
+    def test_no_second_tenant_can_take_a_name_and_its_config(self, api, client, acme):
+        """The name is the public lookup key: an impostor of the same name (or a rename to it) is
+        refused, and the config by name stays acme's."""
+        operator = api()
+        other = operator.post(BASE, {"tenantName": "globex"}, format="json").json()["data"]["tenantId"]
+        for response in (
+            operator.post(BASE, {"tenantName": "acme", "tenantConfig": {"theme": "impostor"}}, format="json"),
+            operator.post(BASE, {"tenantName": "ACME"}, format="json"),
+            operator.put(f"{BASE}/{other}", {"tenantName": "Acme"}, format="json"),
+            operator.post("/api/v1/tenant-registrations", {"tenantData": {"tenantName": "acme"}}, format="json"),
+        ):
+            assert response.status_code == 409, response.content
+            assert response.json()["code"] == "tenant_name_taken"
+            assert response.json()["message"].startswith("A tenant named ")
+        assert sorted(Tenant.objects.values_list("name", flat=True)) == ["acme", "globex"]
+        assert not TenantRegistration.objects.exists()
         assert client.get(f"{self.URL}/acme").json()["theme"] == "dark"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Tenant.objects.create(name="Acme")  # the database holds the rule too, for races
+
+    def test_an_offboarded_tenant_frees_its_name(self, api):
+        operator = api()
+        first = operator.post("/api/v1/tenant-registrations", {"tenantData": {"tenantName": "acme"}}, format="json")
+        registration_id = first.json()["data"]["tenantRegistrationId"]
+        assert operator.delete(f"/api/v1/tenant-registrations/{registration_id}").status_code == 200
+        second = operator.post("/api/v1/tenant-registrations", {"tenantData": {"tenantName": "acme"}}, format="json")
+        assert second.status_code == 201, second.content
+        deleted = operator.post(BASE, {"tenantName": "initech"}, format="json").json()["data"]["tenantId"]
+        assert operator.delete(f"{BASE}/{deleted}").status_code == 200
+        assert operator.post(BASE, {"tenantName": "initech"}, format="json").status_code == 201
