@@ -29,7 +29,9 @@ bypasses, and what it costs:
   session (psycopg keeps at most 100 per connection, evicting the least recently used), and a
   transaction-pooling PgBouncer older than 1.21 cannot carry them (docs/operations.md).
 
-Keep it for the few statements a profile shows on every request.
+It keeps Django's error handling (``connection.wrap_database_errors``): errors are
+``django.db``'s, and a failure marks the connection for Django to check and replace when the
+request ends. Keep it for the few statements a profile shows on every request.
 """
 
 import itertools
@@ -115,7 +117,10 @@ def raw_cursor() -> Iterator[psycopg.RawCursor]:
     """PostgreSQL only: a psycopg cursor on Django's connection, in its transaction, for what
     Django's cursors cannot do (``COPY``). It bypasses what ``execute_prepared`` bypasses."""
     connection.ensure_connection()
-    with psycopg.RawCursor(connection.connection) as cursor:
+    # Django's error handling: psycopg errors become django.db's, and any but a data or
+    # integrity error marks the connection, so Django checks it and discards it if broken
+    # (at the end of the request) instead of handing a dead connection to the next one.
+    with connection.wrap_database_errors, psycopg.RawCursor(connection.connection) as cursor:
         yield cursor
 
 
