@@ -198,6 +198,7 @@ class NativeMeteringProvider(MeteringProvider):
 
     # --- rollups -------------------------------------------------------------------------
     def rebuild_rollups(self, *, meter_id: UUID, start: datetime, end: datetime, tenant_id: UUID | None = None) -> int:
+        """Every span's rollups over the whole UTC days covering [start, end) (``rollups_rebuild``)."""
         return rollups_rebuild(meter_id=meter_id, start=start, end=end, tenant_id=tenant_id)
 
     # --- queries --------------------------------------------------------------------------
