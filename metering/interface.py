@@ -145,6 +145,14 @@ class MeteringProvider(ABC):
         """Cancel matching live events (kept for audit); returns how many were cancelled."""
 
     @abstractmethod
+    def rebuild_rollups(self, *, meter_id: UUID, start: datetime, end: datetime, tenant_id: UUID | None = None) -> int:
+        """Recompute the stored aggregates of the meter's usage over [start, end) (widened to
+        whatever the store aggregates by) from the live events, for one tenant or (None) all of
+        them, in the caller's transaction; returns how many aggregate rows were written. It
+        repairs aggregates, never changes an answer that was right: a store without separate
+        aggregates returns 0."""
+
+    @abstractmethod
     def create_customer(self, tenant_id: UUID) -> None:
         """Make the tenant a metering customer (idempotent)."""
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from metering.interface import UsageQuery, UsageWindow
+from metering.interface import MeterInfo, UsageQuery, UsageWindow
 from metering.models import Meter
 from sbt_site.providers import get_provider
 
@@ -18,6 +18,24 @@ class UsageWindowTotal:
     window_end: datetime
     value: Decimal  # the meter's aggregation over the window
     event_count: int
+
+
+def meter_info(meter: Meter) -> MeterInfo:
+    """The provider-neutral description of ``meter`` (what the API and the provider return)."""
+    return MeterInfo(
+        id=meter.id,
+        api_name=meter.api_name,
+        label=meter.label,
+        aggregation=meter.aggregation,
+        value_property=meter.value_property,
+        unique_property=meter.unique_property,
+        dimensions=tuple(meter.dimensions),
+        unit=meter.unit,
+        description=meter.description,
+        active=meter.active,
+        created=meter.created,
+        modified=meter.modified,
+    )
 
 
 def meter_list() -> QuerySet[Meter]:

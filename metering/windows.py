@@ -1,10 +1,12 @@
-"""Time windows of usage queries: HOUR/DAY/WEEK/MONTH boundaries in any IANA time zone."""
+"""Time windows of usage queries (HOUR/DAY/WEEK/MONTH boundaries in any IANA time zone) and
+the rollup buckets and spans that tile them. Pure time arithmetic: no database access."""
 
 from bisect import bisect_right
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from metering.models import BUCKET_SECONDS
+from metering.models import BUCKET_SECONDS, ROLLUP_SPANS
 
 INTERVALS = ("HOUR", "DAY", "WEEK", "MONTH")
 
@@ -13,6 +15,23 @@ def bucket_of(moment: datetime) -> datetime:
     """The start of the 15-minute rollup bucket holding ``moment`` (UTC)."""
     epoch = int(moment.timestamp())
     return datetime.fromtimestamp(epoch - epoch % BUCKET_SECONDS, tz=UTC)
+
+
+def span_bucket(moment: datetime, span: int) -> datetime:
+    """The start of the ``span``-second rollup bucket holding ``moment`` (UTC-aligned)."""
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % span, tz=UTC)
+
+
+def contiguous_ranges(buckets: list[datetime], length: timedelta) -> list[tuple[datetime, datetime]]:
+    """Sorted ``buckets`` of ``length`` each, merged into [start, end) ranges where they touch."""
+    ranges: list[list[datetime]] = []
+    for bucket in buckets:
+        if ranges and ranges[-1][1] == bucket:
+            ranges[-1][1] = bucket + length
+        else:
+            ranges.append([bucket, bucket + length])
+    return [(start, end) for start, end in ranges]
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -87,3 +106,58 @@ def window_index(boundaries: list[datetime], moment: datetime) -> int | None:
     if moment < boundaries[0] or moment >= boundaries[-1]:
         return None
     return bisect_right(boundaries, moment) - 1
+
+
+def rollup_span(boundaries: list[datetime], aggregation: str) -> int | None:
+    """The coarsest rollup span whose buckets tile every window exactly, or None (raw events).
+
+    UNIQUE_COUNT reads the 15-minute distinct-value store whatever the span."""
+    spans = (BUCKET_SECONDS,) if aggregation == "UNIQUE_COUNT" else ROLLUP_SPANS
+    for span in spans:
+        if all(int(boundary.timestamp()) % span == 0 for boundary in boundaries):
+            return span
+    return None
+
+
+def rollup_pieces(boundaries: list[datetime]) -> list[tuple[int, datetime, datetime]] | None:
+    """The windows [b0, bn) cut into (span, start, end) pieces, each read from the coarsest
+    rollup span whose buckets tile it, or None when a boundary is not a whole 15-minute bucket
+    (raw events then).
+
+    Each window is cut separately — whole UTC days inside it from the daily rows, whole hours
+    from the hourly rows, 15-minute rows only at its unaligned edges (a Kolkata day is 18:30 to
+    18:30 UTC: two 15-minute rows, 23 hourly rows, two 15-minute rows) — so every piece lies in
+    one window and ``width_bucket`` over the boundaries still assigns each bucket. Adjacent
+    pieces of the same span are then merged (fewer ranges to scan; a merged range crosses only
+    boundaries aligned to its span, so each of its buckets still lies in one window).
+    Sorted by start."""
+    epochs = [int(boundary.timestamp()) for boundary in boundaries]
+    finest = ROLLUP_SPANS[-1]
+    if any(epoch % finest for epoch in epochs):
+        return None
+    pieces: list[list[int]] = []
+
+    def cut(lo: int, hi: int, spans: tuple[int, ...]) -> None:
+        span, finer = spans[0], spans[1:]
+        if not finer:
+            pieces.append([span, lo, hi])
+            return
+        inner_lo, inner_hi = -(-lo // span) * span, hi // span * span
+        if inner_lo >= inner_hi:
+            cut(lo, hi, finer)
+            return
+        if lo < inner_lo:
+            cut(lo, inner_lo, finer)
+        pieces.append([span, inner_lo, inner_hi])
+        if inner_hi < hi:
+            cut(inner_hi, hi, finer)
+
+    for lo, hi in pairwise(epochs):
+        cut(lo, hi, ROLLUP_SPANS)
+    merged: list[list[int]] = []
+    for piece in pieces:
+        if merged and merged[-1][0] == piece[0] and merged[-1][2] == piece[1]:
+            merged[-1][2] = piece[2]
+        else:
+            merged.append(piece)
+    return [(span, datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)) for span, lo, hi in merged]

@@ -1,13 +1,45 @@
-"""Model instances from hand-written SQL, for the few reads on every API request.
+"""Hand-written SQL for the few statements on every API request: model instances from rows,
+and the project's one way to run a prepared statement.
 
 Building a query with the ORM costs more CPU than PostgreSQL spends running it (about 0.5 to
 1.5 ms per query on our 2-core reference machine, against 0.1 to 0.3 ms to run it), and the
 token lookup and the ingestion checks run on every request. Those few reads write their SQL
 once (column lists from the models, so a migration cannot leave them behind) and turn rows into
 instances with ``Model.from_db`` and the same converters the ORM applies, on every database.
+
+Prepared statements (``execute_prepared``; ``raw_cursor`` for what else the hot path needs from
+psycopg, such as ``COPY``). On PostgreSQL a statement is prepared server-side once per
+connection and afterwards only executed, with a generic plan (``plan_cache_mode`` in settings):
+the ingestion statement used to be planned on every call, 0.5 ms each, more than running it for
+a few events (docs/performance.md). Django's cursors bind client-side and never prepare, so this
+path runs a psycopg cursor directly on Django's connection, in its transaction. What it
+bypasses, and what it costs:
+
+- Django's query log (``connection.queries`` under DEBUG) and execute wrappers
+  (``connection.execute_wrapper``): ``assertNumQueries`` / ``django_assert_num_queries`` and
+  debugging tools do not see these statements, so a test counting queries undercounts them.
+- Django's parameter adaptation and placeholder parsing: parameters go to psycopg as they are
+  (uuid, datetime, Decimal, str and lists of them adapt natively), and the SQL may use ``%s``
+  placeholders only (no ``%(name)s``, no ``%%``), with no ``--`` or ``%s`` inside a string
+  literal: it is compacted and its ``%s`` numbered ``$1, $2, ...`` once (cached), because
+  psycopg re-parses a statement longer than 4 KB on every call.
+- Preparing needs ``prepare_threshold`` in the connection's OPTIONS (settings, on unless
+  ``DATABASE_PREPARED_STATEMENTS=false``): Django's default (None) turns preparing off, and the
+  statements then simply run unprepared. Each prepared statement holds memory in its server
+  session (psycopg keeps at most 100 per connection, evicting the least recently used), and a
+  transaction-pooling PgBouncer older than 1.21 cannot carry them (docs/operations.md).
+
+It keeps Django's error handling (``connection.wrap_database_errors``): errors are
+``django.db``'s, and a failure marks the connection for Django to check and replace when the
+request ends. Keep it for the few statements a profile shows on every request.
 """
 
+import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import psycopg
 from django.db import connection
@@ -72,22 +104,40 @@ def db_value(field, value):
     return field.get_db_prep_value(value, connection, prepared=False)
 
 
+@lru_cache(maxsize=256)
+def _native_placeholders(sql: str) -> str:
+    """``sql`` without comments or runs of whitespace, its ``%s`` numbered as $1, $2, ..."""
+    numbers = itertools.count(1)
+    compact = " ".join(re.sub(r"--[^\n]*", "", sql).split())
+    return re.sub("%s", lambda _: f"${next(numbers)}", compact)
+
+
+@contextmanager
+def raw_cursor() -> Iterator[psycopg.RawCursor]:
+    """PostgreSQL only: a psycopg cursor on Django's connection, in its transaction, for what
+    Django's cursors cannot do (``COPY``). It bypasses what ``execute_prepared`` bypasses."""
+    connection.ensure_connection()
+    # Django's error handling: psycopg errors become django.db's, and any but a data or
+    # integrity error marks the connection, so Django checks it and discards it if broken
+    # (at the end of the request) instead of handing a dead connection to the next one.
+    with connection.wrap_database_errors, psycopg.RawCursor(connection.connection) as cursor:
+        yield cursor
+
+
 def execute_prepared(sql: str, params, *, fetch: str = "all"):
-    """Run ``sql`` and return its rows (``fetch="all"``) or first row (``"one"``).
+    """Run ``sql`` (``%s`` placeholders) and return its rows (``fetch="all"``) or first row
+    (``"one"``).
 
     On PostgreSQL the statement is prepared server-side once per connection and then only
-    executed (a plain psycopg cursor on Django's connection, in its transaction: Django's own
-    cursors bind client-side and never prepare); its plan is generic (``plan_cache_mode`` in
-    settings), so the statement is not planned again on each call. Elsewhere it is an ordinary
-    query. Bypasses Django's query logging: keep it for the few statements of the hot path.
+    executed, with a generic plan; elsewhere it is an ordinary query. See the module docstring
+    for what this bypasses: keep it for the few statements of the hot path.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone() if fetch == "one" else cursor.fetchall()
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    with raw_cursor() as cursor:
+        cursor.execute(_native_placeholders(sql), params, prepare=True)
         return cursor.fetchone() if fetch == "one" else cursor.fetchall()
 
 

@@ -151,10 +151,11 @@ if os.environ.get("DATABASE_URL"):
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
         "DATABASE_PREPARED_STATEMENTS", True
     ):
-        # The few statements of the hot path (sbt_site/db.py) are prepared once per connection
-        # and planned once (generic plan); Django's own queries bind client-side and are never
-        # prepared. Behind PgBouncer in transaction mode older than 1.21, set
-        # DATABASE_PREPARED_STATEMENTS=false (docs/operations.md).
+        # The few statements of the hot path (sbt_site/db.py execute_prepared, the one path that
+        # prepares) are prepared once per connection and planned once (generic plan); Django's
+        # own queries bind client-side and are never prepared. Django's default prepare_threshold
+        # (None) would turn preparing off altogether. Behind PgBouncer in transaction mode older
+        # than 1.21, set DATABASE_PREPARED_STATEMENTS=false (docs/operations.md).
         DATABASES["default"]["OPTIONS"] = {
             "prepare_threshold": 5,
             "options": "-c plan_cache_mode=force_generic_plan",

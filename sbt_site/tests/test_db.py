@@ -1,0 +1,27 @@
+"""sbt_site/db.py: the prepared-statement path keeps Django's handling of database errors."""
+
+import pytest
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
+
+from sbt_site.db import execute_prepared
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_fails_once_with_a_django_error_and_is_then_replaced():
+    assert execute_prepared("SELECT 1", []) == [(1,)]
+    backend_pid = connection.connection.info.backend_pid
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            # as a restart or a pooler would drop it; waits (up to 5 s) until the backend is gone
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [backend_pid])
+            assert cursor.fetchone() == (True,)
+    finally:
+        other.close()
+
+    with pytest.raises((OperationalError, InterfaceError)):
+        execute_prepared("SELECT 1", [])
+    assert connection.errors_occurred
+    connection.close_if_unusable_or_obsolete()  # what Django does when each request ends
+    assert connection.connection is None
+    assert execute_prepared("SELECT 1", []) == [(1,)]
