@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from uuid import UUID
 
 from sbt_site.errors import ServiceError
@@ -90,17 +91,42 @@ class UsageReceipt:
     response: dict = field(default_factory=dict)
 
 
+class WebhookEventKind(StrEnum):
+    """What a provider event means to the control plane; every other event needs no action."""
+
+    PAYMENT_SUCCEEDED = "payment_succeeded"  # an invoice was paid: the customer is in good standing
+    PAYMENT_FAILED = "payment_failed"  # an invoice could not be paid: the customer is past due
+    SUBSCRIPTION_CHANGED = "subscription_changed"  # the subscription's status changed
+    OTHER = "other"
+
+
+class CustomerStanding(StrEnum):
+    """What a subscription status says about the customer (``BillingCustomer.status``)."""
+
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+
+
 @dataclass(frozen=True)
 class WebhookEventData:
-    """A verified provider event. ``customer_id``/``subscription_*`` come from its object, if any."""
+    """A provider event, in the control plane's terms.
+
+    ``kind`` is what the services act on. ``event_type`` and ``subscription_status`` are the
+    provider's own words, stored and reported as they are (the admin, ``billingSuccess`` details,
+    ``BillingCustomer.subscription_status``); ``standing`` is what that status means, None when
+    it changes nothing (a subscription incomplete, paused or cancelled). ``customer_id`` and
+    ``subscription_id`` are provider ids, from the event's object if it has them.
+    """
 
     event_id: str
     event_type: str
     created: datetime | None
     payload: dict
+    kind: WebhookEventKind = WebhookEventKind.OTHER
     customer_id: str = ""
     subscription_id: str = ""
     subscription_status: str = ""
+    standing: CustomerStanding | None = None
     invoice_id: str = ""
     amount: int | None = None
     currency: str = ""
@@ -154,7 +180,17 @@ class BillingProvider(ABC):
 
     @abstractmethod
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEventData:
-        """Verify a webhook request's signature on the raw body and parse it.
+        """Verify a webhook request's signature on the raw body, then parse it.
 
-        Raises WebhookVerificationError when the request cannot be trusted.
+        Raises WebhookVerificationError when the request cannot be trusted or is not an event.
+        """
+
+    @abstractmethod
+    def parse_stored_webhook(self, body: bytes) -> WebhookEventData:
+        """Parse the raw body of an event ``parse_webhook`` accepted earlier, without verifying it.
+
+        For reprocessing a stored event (``webhook_event_process``). Its signature cannot be
+        checked again: the headers are not stored, and a signature's timestamp is only accepted
+        for minutes after it was sent. The body was verified before it was stored, and only an
+        operator's database write can change it. Must give what ``parse_webhook`` gave.
         """

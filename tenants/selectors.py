@@ -5,6 +5,7 @@ found, never a 500. ``client_tenant_id`` is the tenant a tenant-bound client is 
 everything outside it is "not found", so ids do not leak.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from uuid import UUID
@@ -15,6 +16,8 @@ from sbt_site.db import storable_text
 from sbt_site.errors import NotFound
 from tenants.models import Tenant, TenantRegistration
 from tenants.wire import config_document
+
+logger = logging.getLogger(__name__)
 
 
 def parse_uuid(value) -> UUID | None:
@@ -87,7 +90,21 @@ class TenantPrice:
     metric_name: str
 
 
-def tenant_price_list(*, tenant_id) -> list[TenantPrice]:
-    """The prices of a tenant (``tenantData.prices``), for billing's usage push."""
-    tenant = tenant_get(tenant_id=tenant_id)
-    return [TenantPrice(price_id=price["id"], metric_name=price["metricName"]) for price in tenant.prices]
+def tenant_price_list(*, tenant_id=None, tenant: Tenant | None = None) -> list[TenantPrice]:
+    """The prices of a tenant (``tenantData.prices``), in their registered order, for billing.
+
+    Pass the ``tenant`` when it is loaded already (the usage push reads every customer's), else
+    its ``tenant_id``. The rule is the wire's (tenants/wire.py): a price is an object with a
+    non-empty string ``id`` and ``metricName``, other keys allowed. Only a write that bypassed
+    the wire can store anything else; such an entry is skipped and logged, never a 500.
+    """
+    tenant = tenant if tenant is not None else tenant_get(tenant_id=tenant_id)
+    prices = []
+    for entry in tenant.prices if isinstance(tenant.prices, list) else [tenant.prices]:
+        price_id = entry.get("id") if isinstance(entry, dict) else None
+        metric_name = entry.get("metricName") if isinstance(entry, dict) else None
+        if not (isinstance(price_id, str) and price_id and isinstance(metric_name, str) and metric_name):
+            logger.warning("Tenant %s has a malformed price, skipped: %r", tenant.pk, entry)
+            continue
+        prices.append(TenantPrice(price_id=price_id, metric_name=metric_name))
+    return prices

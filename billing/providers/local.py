@@ -2,12 +2,10 @@
 
 Like SBT's mock billing, it keeps customers and "bills" usage per tenant and period
 (LocalBillingRecord), so the whole billing flow (onboarding, push, webhooks) runs with nothing
-to install. Webhooks use Stripe's signature scheme with the secrets in its OPTIONS.
+to install. Its webhooks are Stripe's (signature scheme and events, ``stripe_webhooks.py``),
+signed with the secrets in its OPTIONS, so the same signed events drive either provider.
 """
 
-from collections.abc import Mapping
-
-from billing import signatures
 from billing.interface import (
     BillingProvider,
     CustomerInput,
@@ -16,15 +14,17 @@ from billing.interface import (
     UsageRecord,
     UserInput,
     UserRef,
-    WebhookEventData,
 )
 from billing.models import LocalBillingRecord
+from billing.providers.stripe_webhooks import DEFAULT_TOLERANCE_SECONDS, StripeWebhookFormat
 
 
-class LocalBillingProvider(BillingProvider):
+class LocalBillingProvider(StripeWebhookFormat, BillingProvider):
     name = "local"
 
-    def __init__(self, *, webhook_secrets: list[str] | tuple[str, ...] = (), webhook_tolerance: int = 300):
+    def __init__(
+        self, *, webhook_secrets: list[str] | tuple[str, ...] = (), webhook_tolerance: int = DEFAULT_TOLERANCE_SECONDS
+    ):
         self.webhook_secrets = list(webhook_secrets)
         self.webhook_tolerance = webhook_tolerance
 
@@ -73,7 +73,3 @@ class LocalBillingProvider(BillingProvider):
 
     def cancel_usage(self, *, identifier: str, meter_api_name: str) -> None:
         LocalBillingRecord.objects.filter(identifier=identifier).update(canceled=True)
-
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEventData:
-        signatures.verify(body, headers, self.webhook_secrets, tolerance=self.webhook_tolerance)
-        return signatures.parse_event(body)

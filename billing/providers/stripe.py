@@ -9,6 +9,8 @@
   ``identifier`` is deterministic, so Stripe refuses a second copy of a record it holds.
 - Stripe has no notion of a customer's users: tenant users are recorded by the control plane
   only (BillingUser) and the customer's billing email stays the tenant's email.
+- Webhooks: the signature scheme and Stripe's event types and statuses are in
+  ``stripe_webhooks.py``, which turns an event into the neutral ``WebhookEventData``.
 
 Configuration (``SBT_PROVIDERS["billing"]["OPTIONS"]``): ``api_key``, ``webhook_secrets`` (a
 list, several during a rotation), optionally ``api_base`` (a Stripe-compatible server, e.g. the
@@ -16,11 +18,9 @@ tests' fake), ``timeout``, ``max_attempts``, ``retry_backoff_seconds``, ``webhoo
 """
 
 import logging
-from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 
-from billing import signatures
 from billing.interface import (
     BillingProvider,
     CustomerInput,
@@ -29,9 +29,9 @@ from billing.interface import (
     UsageRecord,
     UserInput,
     UserRef,
-    WebhookEventData,
 )
 from billing.providers.stripe_api import StripeApi
+from billing.providers.stripe_webhooks import DEFAULT_TOLERANCE_SECONDS, StripeWebhookFormat
 from sbt_site.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 DAY = 24 * 3600
 
 
-class StripeBillingProvider(BillingProvider):
+class StripeBillingProvider(StripeWebhookFormat, BillingProvider):
     name = "stripe"
     # Stripe refuses meter events older than 35 calendar days; keep an hour of margin.
     usage_max_age_seconds = 35 * DAY - 3600
@@ -55,7 +55,7 @@ class StripeBillingProvider(BillingProvider):
         timeout: float = 30,
         max_attempts: int = 4,
         retry_backoff_seconds: float = 0.5,
-        webhook_tolerance: int = signatures.DEFAULT_TOLERANCE_SECONDS,
+        webhook_tolerance: int = DEFAULT_TOLERANCE_SECONDS,
     ):
         if not api_key:
             raise ImproperlyConfigured(
@@ -168,7 +168,3 @@ class StripeBillingProvider(BillingProvider):
 
     def cancel_usage(self, *, identifier: str, meter_api_name: str) -> None:
         self.api.meter_event_cancel(event_name=meter_api_name, identifier=identifier)
-
-    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEventData:
-        signatures.verify(body, headers, self.webhook_secrets, tolerance=self.webhook_tolerance)
-        return signatures.parse_event(body)

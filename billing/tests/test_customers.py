@@ -119,6 +119,20 @@ def test_tenant_without_prices_gets_a_customer_and_no_subscription(stripe_billin
     assert BillingCustomer.objects.get().provider_subscription_id == ""
 
 
+def test_prices_the_wire_would_refuse_are_skipped_not_billed(stripe_billing, make_tenant, onboard, caplog):
+    # Only a write that bypassed tenants/wire.py can store these; they must not break onboarding.
+    stripe_billing.create_meter("api_calls")
+    calls = stripe_billing.create_price("api_calls")
+    good = {"id": calls["id"], "metricName": "api_calls", "note": "other keys are allowed"}
+    tenant = make_tenant(prices=[good, {"id": "price_without_meter"}, {"metricName": "api_calls"}, "price_x", None])
+    onboard(tenant)
+    subscription = next(iter(stripe_billing.subscriptions.values()))
+    assert [item["price"]["id"] for item in subscription["items"]["data"]] == [calls["id"]]
+    customer = BillingCustomer.objects.get()
+    assert customer.billed_prices == [{"id": calls["id"], "metricName": "api_calls"}]
+    assert caplog.text.count("malformed price, skipped") == 4
+
+
 def test_local_provider_is_the_default(make_tenant, onboard, publish):
     tenant = make_tenant(prices=[{"id": "price_local", "metricName": "api_calls"}])
     onboard(tenant)

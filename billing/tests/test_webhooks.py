@@ -8,7 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from billing.interface import WebhookEventKind, WebhookVerificationError
 from billing.models import BillingCustomer, WebhookEvent
+from billing.services import billing_provider, webhook_events_reprocess
 from billing.signatures import sign
 from billing.tests.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
 from events.models import Event
@@ -221,6 +223,51 @@ def test_reprocess_command_names_unknown_events(customer):
 
     with pytest.raises(CommandError, match="No webhook event with provider id evt_nope"):
         call_command("billing_webhook_reprocess", "evt_nope")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj", "kind", "standing"),
+    [
+        ("invoice.paid", {}, WebhookEventKind.PAYMENT_SUCCEEDED, None),
+        ("invoice.payment_succeeded", {}, WebhookEventKind.PAYMENT_SUCCEEDED, None),
+        ("invoice.payment_failed", {}, WebhookEventKind.PAYMENT_FAILED, None),
+        (
+            "customer.subscription.updated",
+            {"object": "subscription", "status": "trialing"},
+            "subscription_changed",
+            "active",
+        ),
+        (
+            "customer.subscription.updated",
+            {"object": "subscription", "status": "unpaid"},
+            "subscription_changed",
+            "past_due",
+        ),
+        (
+            "customer.subscription.deleted",
+            {"object": "subscription", "status": "canceled"},
+            "subscription_changed",
+            None,
+        ),
+        ("charge.refunded", {"object": "charge"}, WebhookEventKind.OTHER, None),
+    ],
+)
+def test_the_stripe_provider_turns_its_events_into_neutral_ones(customer, event_type, obj, kind, standing):
+    body = stripe_event("evt_neutral", event_type, **obj)
+    data = billing_provider().parse_webhook(body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    assert (data.kind, data.standing, data.event_type, data.customer_id) == (kind, standing, event_type, "cus_webhook")
+    assert billing_provider().parse_stored_webhook(body) == data, "a stored event reads as it was received"
+
+
+def test_a_stored_event_is_reprocessed_without_its_long_expired_signature(customer):
+    body = stripe_event("evt_old", created=int(time.time()) - 7 * 86400)
+    with pytest.raises(WebhookVerificationError, match="300 seconds"):
+        billing_provider().parse_webhook(body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, timestamp=1)})
+    WebhookEvent.objects.create(
+        provider="stripe", provider_event_id="evt_old", event_type="invoice.paid", body=body.decode(), payload={}
+    )
+    [event] = webhook_events_reprocess(event_ids=["evt_old"])
+    assert (event.status, event.error) == ("processed", "")
 
 
 def test_the_local_provider_verifies_webhooks_too(local_billing, make_tenant):

@@ -1,0 +1,339 @@
+"""The usage push: metering's hourly totals sent to the billing provider, once per window and revision.
+
+docs/billing.md "The usage push" explains the identifiers, the corrections and the lookback.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Min
+from django.utils import timezone
+
+from billing.interface import BillingProvider, UsageRecord
+from billing.models import BillingCustomer, UsagePush
+from billing.services.common import billing_provider, customer_ref, tenant_prices
+from sbt_site.conf import sbt_settings
+from sbt_site.errors import ProviderError
+from tenants.selectors import tenant_get
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class PushLine:
+    """What one push run did for one tenant and meter (a row of the command's summary table)."""
+
+    tenant_id: UUID
+    tenant_name: str
+    meter_api_name: str
+    windows: int = 0
+    sent: int = 0
+    corrected: int = 0
+    retried: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    uncorrectable: int = 0
+    value_sent: Decimal = Decimal(0)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PushResult:
+    lines: list[PushLine] = field(default_factory=list)
+    dry_run: bool = False
+
+    def total(self, name: str):
+        return sum((getattr(line, name) for line in self.lines), start=Decimal(0) if name == "value_sent" else 0)
+
+    @property
+    def sent(self) -> int:
+        return self.total("sent") + self.total("corrected") + self.total("retried")
+
+    @property
+    def failed(self) -> int:
+        return self.total("failed")
+
+
+def usage_push_identifier(*, tenant_id: UUID, meter_api_name: str, window_start: datetime, revision: int) -> str:
+    """The deterministic identifier of one revision of one window (at most 100 characters, as Stripe allows)."""
+    meter = hashlib.sha256(meter_api_name.encode()).hexdigest()[:12]
+    return f"sbt-{UUID(str(tenant_id)).hex}-{meter}-{int(window_start.timestamp())}-r{revision}"
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
+    """Send a committed push row; safe to repeat (the identifier makes the provider dedupe)."""
+    customer = push.customer
+    record = UsageRecord(
+        identifier=push.identifier,
+        customer=customer_ref(customer),
+        meter_api_name=push.meter_api_name,
+        timestamp=push.window_start,
+        value=push.value,
+    )
+    try:
+        receipt = provider.put_usage(record)
+    except ProviderError as exc:
+        UsagePush.objects.filter(pk=push.pk).update(
+            status=UsagePush.Status.FAILED,
+            attempts=F("attempts") + 1,
+            error=exc.message[:4000],
+            modified=timezone.now(),
+        )
+        push.status = UsagePush.Status.FAILED
+        return False
+    UsagePush.objects.filter(pk=push.pk).update(
+        status=UsagePush.Status.SENT,
+        attempts=F("attempts") + 1,
+        error="",
+        sent_at=timezone.now(),
+        provider_reference=receipt.reference,
+        provider_response={**receipt.response, "alreadyRecorded": receipt.already_recorded},
+        modified=timezone.now(),
+    )
+    push.status = UsagePush.Status.SENT
+    push.sent_at = timezone.now()
+    return True
+
+
+def _push_create(
+    *,
+    customer: BillingCustomer,
+    meter_api_name: str,
+    window_start: datetime,
+    revision: int,
+    kind: str,
+    value: Decimal,
+    window_total: Decimal,
+    event_count: int,
+) -> UsagePush | None:
+    """Commit the row before anything is sent: if the process dies after the provider applied it,
+    the next run finds it pending and resends the same identifier and value."""
+    try:
+        with transaction.atomic():
+            return UsagePush.objects.create(
+                customer=customer,
+                meter_api_name=meter_api_name,
+                window_start=window_start,
+                window_end=window_start + HOUR,
+                revision=revision,
+                identifier=usage_push_identifier(
+                    tenant_id=customer.tenant_id,
+                    meter_api_name=meter_api_name,
+                    window_start=window_start,
+                    revision=revision,
+                ),
+                kind=kind,
+                value=value,
+                window_total=window_total,
+                event_count=event_count,
+            )
+    except IntegrityError:
+        return None  # a concurrent push run created this revision: it owns it
+
+
+def _window_push(
+    *,
+    customer: BillingCustomer,
+    meter_api_name: str,
+    window_start: datetime,
+    total: Decimal,
+    event_count: int,
+    pushes: list[UsagePush],
+    provider: BillingProvider,
+    line: PushLine,
+    dry_run: bool,
+    now: datetime,
+) -> None:
+    unfinished = [push for push in pushes if push.status in (UsagePush.Status.PENDING, UsagePush.Status.FAILED)]
+    for push in unfinished:
+        if dry_run:
+            line.retried += 1
+            continue
+        if not _push_send(push, provider=provider):
+            line.failed += 1
+            line.errors.append(UsagePush.objects.get(pk=push.pk).error)
+            return  # corrections wait until what was already promised has been delivered
+        line.retried += 1
+    sent = [push for push in pushes if push.status == UsagePush.Status.SENT]
+    billed = max(sent, key=lambda push: push.revision).window_total if sent else Decimal(0)
+    if total == billed:
+        if sent or unfinished:
+            line.unchanged += 1
+        return
+    revision = max((push.revision for push in pushes), default=-1) + 1
+    cancel_window = provider.usage_cancel_window_seconds
+    cancellable = cancel_window is None or all(
+        push.sent_at and (now - push.sent_at).total_seconds() < cancel_window for push in sent
+    )
+    if not sent or cancellable:
+        kind, value = UsagePush.Kind.TOTAL, total
+    elif total > billed:
+        kind, value = UsagePush.Kind.DELTA, total - billed
+    else:
+        line.uncorrectable += 1
+        line.errors.append(
+            f"{window_start:%Y-%m-%d %H:00} usage fell from {billed} to {total} after the provider's cancellation "
+            "window: issue a credit note at the provider"
+        )
+        return
+    if dry_run:
+        line.corrected += 1 if sent else 0
+        line.sent += 0 if sent else 1
+        line.value_sent += value
+        return
+    if sent and kind == UsagePush.Kind.TOTAL:
+        for push in sent:
+            try:
+                provider.cancel_usage(identifier=push.identifier, meter_api_name=meter_api_name)
+            except ProviderError as exc:
+                line.failed += 1
+                line.errors.append(exc.message)
+                return
+            UsagePush.objects.filter(pk=push.pk).update(status=UsagePush.Status.CANCELED, modified=timezone.now())
+        if value == 0:
+            line.corrected += 1  # every event of the window was cancelled: nothing left to bill
+            return
+    push = _push_create(
+        customer=customer,
+        meter_api_name=meter_api_name,
+        window_start=window_start,
+        revision=revision,
+        kind=kind,
+        value=value,
+        window_total=total,
+        event_count=event_count,
+    )
+    if push is None:
+        return
+    if _push_send(push, provider=provider):
+        line.value_sent += value
+        if sent:
+            line.corrected += 1
+        else:
+            line.sent += 1
+    else:
+        line.failed += 1
+        line.errors.append(UsagePush.objects.get(pk=push.pk).error)
+
+
+def usage_push_targets(
+    *, tenant_id: UUID | str | None = None, meters: Iterable[str] | None = None
+) -> list[tuple[BillingCustomer, str]]:
+    """(customer, meter api name) pairs to push: active customers and the meters their prices map
+    (or exactly ``meters``, for a meter whose price is being removed)."""
+    customers = BillingCustomer.objects.filter(
+        status__in=(BillingCustomer.Status.ACTIVE, BillingCustomer.Status.PAST_DUE)
+    ).select_related("tenant")
+    if tenant_id is not None:
+        tenant = tenant_get(tenant_id=tenant_id)
+        customers = customers.filter(tenant=tenant)
+    targets = []
+    for customer in customers.order_by("created", "id"):
+        names = (
+            dict.fromkeys(meters)
+            if meters is not None
+            else dict.fromkeys(price.meter_api_name for price in tenant_prices(customer.tenant) if price.meter_api_name)
+        )
+        targets.extend((customer, meter) for meter in names)
+    return targets
+
+
+def usage_push_run(
+    *,
+    tenant_id: UUID | str | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    include_current_hour: bool = False,
+    meters: Iterable[str] | None = None,
+) -> PushResult:
+    """Push every closed hourly window since the last successful push, per tenant and meter.
+
+    Each window is sent once under a deterministic identifier; a window whose total changed
+    since (late or cancelled usage, re-read ``BILLING_PUSH_LOOKBACK_HOURS`` back) is corrected
+    by a new revision (docs/billing.md "Corrections"). Never runs inside a transaction: each row
+    is committed before it is sent, so a crash or a lost answer is resent, never billed twice.
+
+    ``include_current_hour`` also sends the hour in progress as far as it is known: only for
+    a tenant whose usage can no longer grow (offboarding), as a later push would have to
+    correct it otherwise.
+    """
+    from metering.selectors import usage_window_totals
+
+    provider = billing_provider()
+    now = now or timezone.now()
+    end = _hour_floor(now) + (HOUR if include_current_hour else timedelta(0))
+    earliest = None
+    if provider.usage_max_age_seconds is not None:
+        earliest = _hour_floor(now - timedelta(seconds=provider.usage_max_age_seconds)) + HOUR
+    lookback = timedelta(hours=sbt_settings.BILLING_PUSH_LOOKBACK_HOURS)
+    result = PushResult(dry_run=dry_run)
+    targets = usage_push_targets(tenant_id=tenant_id, meters=meters)
+    for customer, meter in progress(targets) if progress else targets:
+        line = PushLine(tenant_id=customer.tenant_id, tenant_name=customer.tenant.name, meter_api_name=meter)
+        result.lines.append(line)
+        history = UsagePush.objects.filter(customer=customer, meter_api_name=meter)
+        last_sent = history.filter(status=UsagePush.Status.SENT).aggregate(last=Max("window_end"))["last"]
+        first_unfinished = history.filter(status__in=(UsagePush.Status.PENDING, UsagePush.Status.FAILED)).aggregate(
+            first=Min("window_start")
+        )["first"]
+        # Never pushed: everything the provider still accepts. Otherwise re-read the lookback too.
+        never = earliest or customer.created.astimezone(UTC) - lookback
+        start = never if last_sent is None else last_sent - lookback
+        if first_unfinished is not None:
+            start = min(start, first_unfinished)
+        start = _hour_floor(max(start, earliest) if earliest else start)
+        if start >= end:
+            continue
+        totals = {
+            window.window_start: window
+            for window in usage_window_totals(meter_api_name=meter, tenant_id=customer.tenant_id, start=start, end=end)
+        }
+        pushes_by_window: dict[datetime, list[UsagePush]] = {}
+        for push in history.filter(window_start__gte=start, window_start__lt=end).order_by("revision"):
+            pushes_by_window.setdefault(push.window_start, []).append(push)
+        for window_start in sorted(set(totals) | set(pushes_by_window)):
+            window = totals.get(window_start)
+            line.windows += 1
+            _window_push(
+                customer=customer,
+                meter_api_name=meter,
+                window_start=window_start,
+                total=Decimal(window.value) if window else Decimal(0),
+                event_count=window.event_count if window else 0,
+                pushes=pushes_by_window.get(window_start, []),
+                provider=provider,
+                line=line,
+                dry_run=dry_run,
+                now=now,
+            )
+    return result
+
+
+def usage_pushes_retry(*, push_ids: list[int]) -> PushResult:
+    """Resend the given pending or failed pushes with their recorded identifier and value."""
+    provider = billing_provider()
+    result = PushResult()
+    pushes = UsagePush.objects.filter(
+        pk__in=push_ids, status__in=(UsagePush.Status.PENDING, UsagePush.Status.FAILED)
+    ).select_related("customer__tenant")
+    for push in pushes.order_by("window_start", "revision"):
+        line = PushLine(
+            tenant_id=push.customer.tenant_id, tenant_name=push.customer.tenant.name, meter_api_name=push.meter_api_name
+        )
+        result.lines.append(line)
+        if _push_send(push, provider=provider):
+            line.retried += 1
+            line.value_sent += push.value
+        else:
+            line.failed += 1
+    return result
