@@ -171,6 +171,12 @@ class SubscriptionForm(forms.ModelForm):
         if self.instance.pk:
             self.initial["event_types_text"] = ", ".join(self.instance.event_types)
 
+    def clean_url(self):
+        try:
+            return services.subscription_url_validate(self.cleaned_data["url"])
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
+
     def clean_event_types_text(self):
         names = [name.strip() for name in self.cleaned_data["event_types_text"].split(",") if name.strip()]
         try:

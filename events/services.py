@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events import crypto, webhooks
-from events.catalogue import application_plane_source, canonical_name, control_plane_source
+from events import crypto, egress, webhooks
+from events.catalogue import application_plane_source, canonical_name, control_plane_source, standard_name_near
 from events.models import Delivery, Event, HandlerRun, Subscription
 from events.registry import handler_by_name, inbound_handlers_for, subscribers_for
 from sbt_site.conf import sbt_settings
@@ -181,18 +181,31 @@ SECRET_MIN_LENGTH = 16
 TEST_EVENT_TYPE = "subscriptionTest"
 
 
-def _validated_url(url: str) -> str:
+def subscription_url_validate(url: str) -> str:
+    """The URL if a subscription may send to it: http(s), and a host whose every address the
+    egress policy allows (events.egress). A name that does not resolve is refused too: it cannot
+    be checked, and would only fail at delivery. Delivery checks again when it connects."""
     try:
         URLValidator(schemes=["http", "https"])(url)
     except DjangoValidationError:
         raise InvalidInput(
             f"{url!r} is not a valid http(s) URL", detail=[{"loc": ["url"], "msg": "invalid URL", "type": "url"}]
         ) from None
+    try:
+        egress.url_check(url)
+    except (egress.DestinationRefused, egress.DestinationUnresolved) as exc:
+        raise InvalidInput(
+            f"{url!r} cannot receive webhooks: {exc}",
+            detail=[{"loc": ["url"], "msg": str(exc), "type": "egress_policy"}],
+        ) from None
     return url
 
 
 def event_types_normalize(event_types: list[str]) -> list[str]:
-    """Plain, de-duplicated names; InvalidInput names the first that cannot be an event type."""
+    """Plain, de-duplicated names; InvalidInput names the first that cannot be an event type.
+
+    Custom names are allowed, except one a typo away from a standard event (``onbordingRequest``):
+    it would subscribe to nothing, silently."""
     names = []
     for raw in event_types:
         name = canonical_name(raw.strip())
@@ -200,6 +213,13 @@ def event_types_normalize(event_types: list[str]) -> list[str]:
             raise InvalidInput(
                 f"{raw!r} is not an event type name (no spaces, 1 to {EVENT_TYPE_MAX_LENGTH} characters)",
                 detail=[{"loc": ["eventTypes"], "msg": "invalid event type", "type": "value_error"}],
+            )
+        standard = standard_name_near(name)
+        if standard is not None:
+            raise InvalidInput(
+                f"{raw!r} is not an SBT event type: did you mean {standard!r}? (a custom event type must not "
+                "be a near-miss of a standard one)",
+                detail=[{"loc": ["eventTypes"], "msg": f"did you mean {standard!r}?", "type": "value_error"}],
             )
         names.append(name)
     return list(dict.fromkeys(names))
@@ -227,7 +247,7 @@ def subscription_create(
     not given). The secret is stored encrypted; this is the only time it is returned."""
     secret = _validated_secret(secret) if secret else crypto.secret_generate()
     subscription = Subscription.objects.create(
-        url=_validated_url(url),
+        url=subscription_url_validate(url),
         event_types=event_types_normalize(event_types),
         description=description,
         enabled=enabled,
@@ -248,7 +268,7 @@ def subscription_update(
 ) -> Subscription:
     """Change what is given; a new ``secret`` replaces the old one for every later attempt."""
     if url is not None:
-        subscription.url = _validated_url(url)
+        subscription.url = subscription_url_validate(url)
     if event_types is not None:
         subscription.event_types = event_types_normalize(event_types)
     if description is not None:

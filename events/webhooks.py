@@ -13,7 +13,11 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import parse_url
+from urllib3.util.connection import create_connection
 
+from events import egress
 from events.catalogue import wire_name
 from events.crypto import signature
 from events.models import Event
@@ -87,34 +91,80 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-class _DeadlineAdapter(HTTPAdapter):
-    """An adapter whose connections hand their socket to ``deadline`` once connected."""
+class _CheckedAdapter(HTTPAdapter):
+    """An adapter that sends only where the egress policy allows, and never lets a slow
+    receiver outlive ``deadline``.
+
+    ``send`` resolves the request's host once and checks every address (events.egress); the
+    connections then connect to those addresses, not to the name, while TLS (SNI, certificate
+    check) and the Host header still use the name. A second lookup could answer differently
+    (DNS rebinding) and reach an address nobody checked. Each connected socket is handed to
+    ``deadline``.
+    """
 
     def __init__(self, deadline: _Deadline):
         self.deadline = deadline
+        self.addresses: list[str] = []
         super().__init__(max_retries=0)
+
+    def send(self, request, **kwargs):
+        url = parse_url(request.url)
+        self.addresses = egress.resolve_checked(url.host, url.port or egress.DEFAULT_PORTS[url.scheme])
+        # A proxy would resolve the name itself, outside the policy: always connect directly.
+        kwargs["proxies"] = {}
+        return super().send(request, **kwargs)
+
+    def _connect(self, connection: HTTPConnection) -> socket.socket:
+        """Connect ``connection`` to the first checked address that answers (urllib3's
+        HTTPConnection._new_conn, with the checked addresses in place of a lookup)."""
+        error: OSError | None = None
+        for address in self.addresses:
+            try:
+                sock = create_connection(
+                    (address, connection.port),
+                    connection.timeout,
+                    source_address=connection.source_address,
+                    socket_options=connection.socket_options,
+                )
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(
+                    connection, f"Connection to {connection.host} ({address}) timed out: {exc}"
+                ) from exc
+            except OSError as exc:
+                error = exc
+                continue
+            return sock
+        raise NewConnectionError(connection, f"Failed to establish a new connection: {error}")
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        deadline = self.deadline
+        adapter = self
 
-        class WatchedHTTPConnection(HTTPConnection):
+        # The socket is watched once connected: for https, self.sock is then the TLS socket (the
+        # plain one _new_conn returns is detached when wrapped, and shutting it down does nothing).
+        class CheckedHTTPConnection(HTTPConnection):
+            def _new_conn(self):
+                return adapter._connect(self)
+
             def connect(self):
                 super().connect()
-                deadline.watch(self.sock)
+                adapter.deadline.watch(self.sock)
 
-        class WatchedHTTPSConnection(HTTPSConnection):
+        class CheckedHTTPSConnection(HTTPSConnection):
+            def _new_conn(self):
+                return adapter._connect(self)
+
             def connect(self):
                 super().connect()
-                deadline.watch(self.sock)
+                adapter.deadline.watch(self.sock)
 
-        class WatchedHTTPPool(HTTPConnectionPool):
-            ConnectionCls = WatchedHTTPConnection
+        class CheckedHTTPPool(HTTPConnectionPool):
+            ConnectionCls = CheckedHTTPConnection
 
-        class WatchedHTTPSPool(HTTPSConnectionPool):
-            ConnectionCls = WatchedHTTPSConnection
+        class CheckedHTTPSPool(HTTPSConnectionPool):
+            ConnectionCls = CheckedHTTPSConnection
 
-        self.poolmanager.pool_classes_by_scheme = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {"http": CheckedHTTPPool, "https": CheckedHTTPSPool}
 
 
 def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outcome:
@@ -132,7 +182,7 @@ def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outc
     timeout = (sbt_settings.EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS, sbt_settings.EVENT_DELIVERY_READ_TIMEOUT_SECONDS)
     total = sbt_settings.EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS
     with _Deadline(total) as deadline, requests.Session() as session:
-        adapter = _DeadlineAdapter(deadline)
+        adapter = _CheckedAdapter(deadline)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         try:
@@ -146,6 +196,9 @@ def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outc
                 text = response.raw.read(ERROR_BODY_LIMIT, decode_content=True).decode("utf-8", "replace")
                 if deadline.expired:
                     raise requests.Timeout("total deadline passed while reading the answer")
+        except (egress.DestinationRefused, egress.DestinationUnresolved) as exc:
+            # Nothing was sent: no connection was opened.
+            return Outcome(ok=False, status_code=None, error=str(exc))
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if deadline.expired:
                 return Outcome(ok=False, status_code=None, error=f"No complete answer within {total}s (total): {exc}")

@@ -27,6 +27,16 @@ SCOPE_DESCRIPTIONS = {
 }
 
 
+def _webhook_allowed_networks() -> list[str]:
+    """EVENT_WEBHOOK_ALLOWED_NETWORKS from the environment: comma-separated CIDRs; set, even
+    empty, it replaces the default (loopback in development, so a local application plane works
+    with `./sbt run`; nothing in production). events.egress parses it; a bad entry stops start-up."""
+    value = os.environ.get("EVENT_WEBHOOK_ALLOWED_NETWORKS")
+    if value is None:
+        return [] if os.environ.get("SBT_ENV") == "production" else ["127.0.0.0/8", "::1/128"]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 DEFAULTS = {
     # Pagination (CONTRACT.md "Basics").
     "PAGE_SIZE_DEFAULT": 10,
@@ -141,6 +151,9 @@ DEFAULTS = {
     "EVENT_DELIVERY_BACKOFF_MAX_SECONDS": 3600.0,
     # Key that encrypts subscription signing secrets at rest; empty derives one from SECRET_KEY.
     "EVENT_SECRET_ENCRYPTION_KEY": "",
+    # Networks outbound webhooks may reach although they are not public (loopback, private,
+    # link-local, ...): everything else non-public is refused (events/egress.py, docs/events.md).
+    "EVENT_WEBHOOK_ALLOWED_NETWORKS": _webhook_allowed_networks(),
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
     # Billing (billing app).

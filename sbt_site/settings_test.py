@@ -4,8 +4,14 @@
 Redis it starts (SBT_TEST_REDIS_URL) with a real worker.
 """
 
+from sbt_site import conf
 from sbt_site.settings import *
 
 CELERY_TASK_ALWAYS_EAGER = True
 # Hashing is not under test; PBKDF2's 1M rounds per client secret would slow every token request.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Webhook tests deliver to receivers on loopback, whatever SBT_ENV or EVENT_WEBHOOK_ALLOWED_NETWORKS
+# the shell running the tests has. Set as the default rather than in SBT because many tests
+# replace SBT whole (settings.SBT = {...}); the egress tests narrow it with their own SBT.
+conf.DEFAULTS["EVENT_WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8", "::1/128"]
