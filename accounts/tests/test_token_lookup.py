@@ -1,4 +1,4 @@
-"""The API's bearer-token lookup (accounts/tokens.py ``access_token_load``), hand-written SQL
+"""The API's bearer-token lookup (accounts/tokens/lookup.py ``access_token_load``), hand-written SQL
 for speed, loads exactly what django-oauth-toolkit's ORM lookup loads."""
 
 import hashlib
