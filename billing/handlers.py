@@ -8,17 +8,17 @@ def _user_name(detail: dict) -> str:
     return detail.get("userName") or detail.get("username") or ""
 
 
-@subscriber("onboardingRequest")
+@subscriber("onboardingRequest", name="billing.handlers.create_billing_customer")
 def create_billing_customer(event):
     services.billing_customer_create(tenant_id=event.detail["tenantId"])
 
 
-@subscriber("offboardingRequest")
+@subscriber("offboardingRequest", name="billing.handlers.delete_billing_customer")
 def delete_billing_customer(event):
     services.billing_customer_delete(tenant_id=event.detail["tenantId"])
 
 
-@subscriber("tenantUserCreated")
+@subscriber("tenantUserCreated", name="billing.handlers.create_billing_user")
 def create_billing_user(event):
     detail = event.detail
     services.billing_user_create(
@@ -26,6 +26,6 @@ def create_billing_user(event):
     )
 
 
-@subscriber("tenantUserDeleted")
+@subscriber("tenantUserDeleted", name="billing.handlers.delete_billing_user")
 def delete_billing_user(event):
     services.billing_user_delete(tenant_id=event.detail["tenantId"], user_name=_user_name(event.detail))

@@ -15,14 +15,14 @@ def _tenant_id(event) -> UUID | None:
         return None
 
 
-@subscriber("onboardingRequest")
+@subscriber("onboardingRequest", name="metering.handlers.create_metering_customer")
 def create_metering_customer(event) -> None:
     tenant_id = _tenant_id(event)
     if tenant_id is not None:
         metering_customer_create(tenant_id=tenant_id)
 
 
-@subscriber("offboardingRequest")
+@subscriber("offboardingRequest", name="metering.handlers.delete_metering_customer")
 def delete_metering_customer(event) -> None:
     tenant_id = _tenant_id(event)
     if tenant_id is not None:
