@@ -1,13 +1,18 @@
-"""Subscribers are stored by their explicit name, never by where their function lives."""
+"""Subscribers are stored by their explicit name, never by where their function lives; the
+tenant an event is about is read one way."""
+
+from uuid import UUID
 
 import pytest
 from django.db import transaction
 
 from billing import handlers as billing_handlers
 from events import registry
-from events.models import HandlerRun
+from events.models import Event, HandlerRun
+from events.selectors import event_tenant_id
 from events.services import event_publish
 from metering import handlers as metering_handlers
+from sbt_site.errors import InvalidInput
 
 NAME = "tests.registry.durable"
 
@@ -72,3 +77,21 @@ def test_the_subscribers_stored_before_names_were_explicit_are_found_by_the_name
     # Their runs were stored under the functions' module.qualname of the time: these names must
     # not change, wherever the functions move.
     assert registry.handler_by_name(name) is handler
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ({"tenantId": "12345678-1234-5678-1234-567812345678"}, UUID("12345678-1234-5678-1234-567812345678")),
+        ({"tenantId": "not-a-tenant"}, None),
+        ({"tenantId": None}, None),
+        ({}, None),
+        (["tenantId"], None),
+    ],
+)
+def test_the_tenant_of_an_event_is_its_detail_tenant_id_when_that_is_a_uuid(detail, expected):
+    event = Event(detail_type="onboardingRequest", detail=detail)
+    assert event_tenant_id(event) == expected
+    if expected is None:
+        with pytest.raises(InvalidInput, match=r"no valid detail\.tenantId"):
+            event_tenant_id(event, required=True)
