@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import OAuthApplication
 from accounts.tokens import access_token_issue
 from events.models import Event
-from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -43,7 +43,7 @@ def test_create_then_fetch_a_control_plane_user(api):
 
 
 def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_commit_callbacks):
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     client = api()
     with django_capture_on_commit_callbacks(execute=True):
         assert create(client, tenantId=str(tenant.pk)).status_code == 201
@@ -202,7 +202,7 @@ def test_forged_next_token_is_422(api):
 
 
 def test_a_tenant_bound_client_sees_only_its_tenants_users(api):
-    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    acme, other = TenantFactory(name="acme"), TenantFactory(name="other")
     admin = api()
     create(admin, userName="acme-user", tenantId=str(acme.pk))
     create(admin, userName="other-user", tenantId=str(other.pk))
@@ -225,7 +225,7 @@ def test_a_tenant_bound_client_sees_only_its_tenants_users(api):
 
 
 def test_a_tenant_users_token_is_bound_to_its_tenant(api, make_oauth_client):
-    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    acme, other = TenantFactory(name="acme"), TenantFactory(name="other")
     admin = api()
     create(admin, userName="acme-user", tenantId=str(acme.pk))
     create(admin, userName="other-user", tenantId=str(other.pk))
@@ -262,7 +262,7 @@ def test_a_tenant_role_without_a_tenant_is_422(api, role):
 
 
 def test_a_tenant_user_can_change_between_tenant_roles(api):
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     client = api()
     assert create(client, tenantId=str(tenant.pk)).status_code == 201
     response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
