@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from events import services
 from events.models import Delivery, Event, HandlerRun, Subscription
+from events.selectors import event_tenant_id
 from sbt_site.errors import ServiceError
 
 
@@ -86,12 +87,12 @@ class EventAdmin(admin.ModelAdmin):
     @admin.display(description="tenant")
     def tenant(self, event):
         """The tenant the event is about (its detail's tenantId), linked to the tenant's page."""
-        tenant_id = event.detail.get("tenantId") if isinstance(event.detail, dict) else None
+        tenant_id = event_tenant_id(event)
         if not tenant_id:
             return "-"
         try:
             url = reverse("admin:tenants_tenant_change", args=[tenant_id])
-        except NoReverseMatch:  # the tenants app is not installed, or the id is not one
+        except NoReverseMatch:  # the tenants app is not installed
             return str(tenant_id)
         return format_html('<a href="{}">{}</a>', url, tenant_id)
 

@@ -4,9 +4,15 @@ An app subscribes in its ``handlers.py`` (imported from its ``AppConfig.ready``)
 
     from events.registry import subscriber
 
-    @subscriber("onboardingRequest")
+    @subscriber("onboardingRequest", name="metering.handlers.create_metering_customer")
     def create_metering_customer(event):
         ...
+
+Each subscriber has an explicit ``name``, as a Celery task has: its ``HandlerRun`` rows store that
+name, and a pending or failed run finds its handler again by it. So the name must outlive the
+function's Python location: moving or renaming the function keeps its runs as long as the name
+stays. The subscribers that existed before names were explicit are named by their old
+``module.qualname``, which is what their stored runs hold.
 
 A handler receives the stored ``events.models.Event``. It runs in its own transaction after the
 event's transaction committed; a failure is recorded and retried with backoff, without stopping
@@ -21,16 +27,26 @@ Handler = Callable[["events.models.Event"], None]  # noqa: F821
 _subscribers: dict[str, dict[str, Handler]] = defaultdict(dict)
 
 
-def handler_name(handler: Handler) -> str:
-    return f"{handler.__module__}.{handler.__qualname__}"
+NAME_MAX_LENGTH = 255  # HandlerRun.handler
 
 
-def subscriber(*detail_types: str):
-    """Register the decorated function for each of ``detail_types`` (plain names)."""
+def subscriber(*detail_types: str, name: str):
+    """Register the decorated function under ``name`` for each of ``detail_types`` (plain names).
+
+    ``name`` is stored with each run and must be unique: registering another function under a
+    name already taken raises ValueError (registering the same function again is a no-op).
+    """
+    if not name or len(name) > NAME_MAX_LENGTH:
+        raise ValueError(f"A subscriber needs a name of 1 to {NAME_MAX_LENGTH} characters, not {name!r}")
 
     def register(handler: Handler) -> Handler:
+        registered = handler_by_name(name)
+        if registered is not None and registered is not handler:
+            raise ValueError(
+                f"A subscriber named {name!r} is already registered ({registered.__module__}.{registered.__qualname__})"
+            )
         for detail_type in detail_types:
-            _subscribers[detail_type][handler_name(handler)] = handler
+            _subscribers[detail_type][name] = handler
         return handler
 
     return register

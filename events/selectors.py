@@ -1,10 +1,23 @@
 """Reads of the event bus."""
 
 from datetime import datetime
+from uuid import UUID
 
 from django.db.models import QuerySet
 
-from events.models import Delivery, HandlerRun
+from events.models import Delivery, Event, HandlerRun
+from sbt_site.errors import InvalidInput
+from sbt_site.ids import parse_uuid
+
+
+def event_tenant_id(event: Event, *, required: bool = False) -> UUID | None:
+    """The tenant an event is about: its detail's ``tenantId``, or None when the detail has none
+    or it is not a UUID. ``required``: raise InvalidInput instead of returning None, for a
+    subscriber that cannot do its work without it (its run fails and the operator sees why)."""
+    tenant_id = parse_uuid(event.detail.get("tenantId")) if isinstance(event.detail, dict) else None
+    if tenant_id is None and required:
+        raise InvalidInput(f"Event {event.pk} ({event.detail_type}) has no valid detail.tenantId")
+    return tenant_id
 
 
 def deliveries_to_replay(*, statuses: list[str], since: datetime | None = None) -> QuerySet[Delivery]:

@@ -46,12 +46,34 @@ def event_publish(
     return event
 
 
-def _backoff(attempts: int, *, base: float | None = None, cap: float = 3600) -> timedelta:
+HANDLER_BACKOFF_MAX_SECONDS = 3600
+
+
+def _backoff(attempts: int, *, base: float, cap: float) -> timedelta:
     """Exponential backoff with "equal jitter" (AWS architecture blog): half fixed, half random,
     so retries of many failures spread out but never come back immediately."""
-    base = sbt_settings.EVENT_HANDLER_BACKOFF_SECONDS if base is None else base
     ceiling = min(cap, base * 2 ** max(0, attempts - 1))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def _attempt_record(
+    row: HandlerRun | Delivery, *, error: str | None, max_attempts: int, base: float, cap: float
+) -> None:
+    """The retry state machine of subscriber runs and webhook deliveries, for an attempt just
+    made (``row.attempts`` counts it): succeeded when ``error`` is None; else failed and due
+    again after the backoff, or dead once it was the ``max_attempts``-th. The caller saves."""
+    if error is None:
+        row.status = row.Status.SUCCEEDED
+        row.next_attempt_at = None
+        row.last_error = ""
+        return
+    row.last_error = error[:4000]
+    if row.attempts >= max_attempts:
+        row.status = row.Status.DEAD
+        row.next_attempt_at = None
+    else:
+        row.status = row.Status.FAILED
+        row.next_attempt_at = timezone.now() + _backoff(row.attempts, base=base, cap=cap)
 
 
 def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
@@ -67,6 +89,7 @@ def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
         if run.status in (HandlerRun.Status.SUCCEEDED, HandlerRun.Status.DEAD):
             return run
         run.attempts += 1
+        error = None
         try:
             if handler is None:
                 raise LookupError(f"No subscriber named {handler_name} is registered any more")
@@ -74,17 +97,14 @@ def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
                 handler(event)
         except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the others
             logger.warning("Subscriber %s failed on %s (attempt %s): %s", handler_name, event, run.attempts, exc)
-            run.last_error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-            if run.attempts >= sbt_settings.EVENT_HANDLER_MAX_ATTEMPTS:
-                run.status = HandlerRun.Status.DEAD
-                run.next_attempt_at = None
-            else:
-                run.status = HandlerRun.Status.FAILED
-                run.next_attempt_at = timezone.now() + _backoff(run.attempts)
-        else:
-            run.status = HandlerRun.Status.SUCCEEDED
-            run.next_attempt_at = None
-            run.last_error = ""
+            error = "".join(traceback.format_exception_only(exc)).strip()
+        _attempt_record(
+            run,
+            error=error,
+            max_attempts=sbt_settings.EVENT_HANDLER_MAX_ATTEMPTS,
+            base=sbt_settings.EVENT_HANDLER_BACKOFF_SECONDS,
+            cap=HANDLER_BACKOFF_MAX_SECONDS,
+        )
         run.save()
         return run
 
@@ -314,13 +334,16 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
                 url=delivery.subscription.url, event=delivery.event, secret=secret, delivery_id=str(delivery.pk)
             )
         delivery.last_status_code = outcome.status_code
+        _attempt_record(
+            delivery,
+            error=None if outcome.ok else outcome.error,
+            max_attempts=sbt_settings.EVENT_DELIVERY_MAX_ATTEMPTS,
+            base=sbt_settings.EVENT_DELIVERY_BACKOFF_SECONDS,
+            cap=sbt_settings.EVENT_DELIVERY_BACKOFF_MAX_SECONDS,
+        )
         if outcome.ok:
-            delivery.status = Delivery.Status.SUCCEEDED
             delivery.delivered_at = timezone.now()
-            delivery.next_attempt_at = None
-            delivery.last_error = ""
         else:
-            delivery.last_error = outcome.error[:4000]
             # The subscription id, not its URL: a URL may carry a token in its query string.
             logger.warning(
                 "Delivery %s of event %s to subscription %s failed (attempt %s): %s",
@@ -330,16 +353,7 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
                 delivery.attempts,
                 outcome.error[:200],
             )
-            if delivery.attempts >= sbt_settings.EVENT_DELIVERY_MAX_ATTEMPTS:
-                delivery.status = Delivery.Status.DEAD
-                delivery.next_attempt_at = None
-            else:
-                delivery.status = Delivery.Status.FAILED
-                delivery.next_attempt_at = timezone.now() + _backoff(
-                    delivery.attempts,
-                    base=sbt_settings.EVENT_DELIVERY_BACKOFF_SECONDS,
-                    cap=sbt_settings.EVENT_DELIVERY_BACKOFF_MAX_SECONDS,
-                )
+            if delivery.status == Delivery.Status.FAILED:
                 _delivery_enqueue(delivery.pk, eta=delivery.next_attempt_at)
         delivery.save()
         return delivery

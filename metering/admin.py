@@ -4,7 +4,6 @@ with a cancel action. Everything goes through the same services and selectors as
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
-from uuid import UUID
 
 from django.contrib import admin, messages
 from django.db.models import Q
@@ -17,6 +16,7 @@ from django.utils.html import format_html
 from metering import services
 from metering.models import Meter, MeteringCustomer, UsageEvent, UsageEventKey
 from metering.selectors import usage_windows
+from sbt_site.ids import parse_uuid
 from tenants.models import Tenant
 
 CHART_DAYS = 30
@@ -42,7 +42,7 @@ class MeterAdmin(admin.ModelAdmin):
 
     def usage_view(self, request, meter_id):
         meter = get_object_or_404(Meter, pk=meter_id)
-        tenant_id = _uuid_or_none(request.GET.get("tenant"))
+        tenant_id = parse_uuid(request.GET.get("tenant"))
         end = timezone.now()
         start = (end - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
         windows = usage_windows(meter=meter, tenant_id=tenant_id, start=start, end=end, interval="DAY")
@@ -73,13 +73,6 @@ class MeterAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/metering/meter_usage.html", context)
 
 
-def _uuid_or_none(raw):
-    try:
-        return UUID(raw) if raw else None
-    except ValueError:
-        return None
-
-
 @admin.register(MeteringCustomer)
 class MeteringCustomerAdmin(admin.ModelAdmin):
     list_display = ("tenant", "created", "offboarded")
@@ -100,7 +93,7 @@ class UsageEventAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        tenant_id = _uuid_or_none(term)
+        tenant_id = parse_uuid(term)
         if tenant_id is not None:
             return queryset.filter(tenant_id=tenant_id), False
         # through the key store, which knows each event's timestamp (so its partition)

@@ -1,30 +1,22 @@
 """Event-bus subscribers of metering: customers follow onboarding/offboarding, and the
 application plane's ingestUsage events are stored like POST /usage."""
 
-from uuid import UUID
-
 from events.registry import inbound_handler, subscriber
+from events.selectors import event_tenant_id
 from metering.services import metering_customer_create, metering_customer_delete, usage_events_ingest
 from sbt_site.errors import InvalidInput
 
 
-def _tenant_id(event) -> UUID | None:
-    try:
-        return UUID(str(event.detail.get("tenantId")))
-    except ValueError:
-        return None
-
-
-@subscriber("onboardingRequest")
+@subscriber("onboardingRequest", name="metering.handlers.create_metering_customer")
 def create_metering_customer(event) -> None:
-    tenant_id = _tenant_id(event)
+    tenant_id = event_tenant_id(event)
     if tenant_id is not None:
         metering_customer_create(tenant_id=tenant_id)
 
 
-@subscriber("offboardingRequest")
+@subscriber("offboardingRequest", name="metering.handlers.delete_metering_customer")
 def delete_metering_customer(event) -> None:
-    tenant_id = _tenant_id(event)
+    tenant_id = event_tenant_id(event)
     if tenant_id is not None:
         metering_customer_delete(tenant_id=tenant_id)
 

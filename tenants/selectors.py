@@ -6,7 +6,6 @@ everything outside it is "not found", so ids do not leak.
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -14,19 +13,11 @@ from django.db.models import QuerySet
 
 from sbt_site.db import storable_text
 from sbt_site.errors import NotFound
+from sbt_site.ids import parse_uuid
 from tenants.models import Tenant, TenantRegistration
 from tenants.wire import config_document
 
 logger = logging.getLogger(__name__)
-
-
-def parse_uuid(value) -> UUID | None:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def tenant_list(*, client_tenant_id: UUID | None = None) -> QuerySet[Tenant]:

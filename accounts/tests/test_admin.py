@@ -54,9 +54,9 @@ def _change_form_data(admin_client, user) -> dict:
 def test_changing_role_tenant_or_active_in_the_form_revokes_the_users_tokens(
     admin_client, make_oauth_client, field, value
 ):
-    from tenants.models import Tenant
+    from tenants.tests.factories import TenantFactory
 
-    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    acme, other = TenantFactory(name="acme"), TenantFactory(name="other")
     carol = User.objects.create_user(username="carol", email="c@example.com", role="TenantAdmin", tenant=acme)
     application, _ = make_oauth_client(scopes="user/user_read")
     access_token_issue(application=application, scope="user/user_read", user=carol)
@@ -117,9 +117,9 @@ def _client_form_data(admin_client, application) -> dict:
 
 @pytest.mark.parametrize("change", ["allowed_scopes", "tenant"])
 def test_narrowing_a_clients_scopes_or_moving_its_tenant_revokes_its_tokens(admin_client, make_oauth_client, change):
-    from tenants.models import Tenant
+    from tenants.tests.factories import TenantFactory
 
-    acme = Tenant.objects.create(name="acme")
+    acme = TenantFactory(name="acme")
     application, _ = make_oauth_client(scopes="user/user_read user/user_write")
     access_token_issue(application=application, scope="user/user_read user/user_write")
     data = _client_form_data(admin_client, application)

@@ -103,9 +103,9 @@ def test_authorization_code_with_pkce_through_the_login_page(auth_server, person
 
 
 def test_a_tenant_bound_clients_token_carries_its_tenant(auth_server, machine):
-    from tenants.models import Tenant
+    from tenants.tests.factories import TenantFactory
 
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     client_id, secret = machine("user/user_read", tenant=tenant)
     auth_info, discovery = discover(auth_server)
     session = OAuth2Session(client_id, secret)

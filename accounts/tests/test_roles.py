@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import OAuthApplication
 from accounts.tests.conftest import CALLBACK, pkce_pair
 from sbt_site.conf import SCOPE_DESCRIPTIONS
-from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,12 +50,12 @@ def granted(tokens: dict) -> set[str]:
 
 @pytest.fixture
 def acme(transactional_db):
-    return Tenant.objects.create(name="acme")
+    return TenantFactory(name="acme")
 
 
 @pytest.fixture
 def globex(transactional_db):
-    return Tenant.objects.create(name="globex")
+    return TenantFactory(name="globex")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The API's bearer-token lookup (accounts/tokens.py ``access_token_load``), hand-written SQL
+"""The API's bearer-token lookup (accounts/tokens/lookup.py ``access_token_load``), hand-written SQL
 for speed, loads exactly what django-oauth-toolkit's ORM lookup loads."""
 
 import hashlib
@@ -9,14 +9,14 @@ from oauth2_provider.models import get_access_token_model
 
 from accounts.services import oauth_client_create
 from accounts.tokens import access_token_issue, access_token_load
-from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
 
 
 def test_the_hand_written_token_lookup_loads_what_dot_loads_with_its_application_and_user(django_assert_num_queries):
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     application, _ = oauth_client_create(name="bound", scopes=["tenant/tenant_read"], tenant_id=tenant.pk)
     user = User.objects.create_user("lookup-user", password="x" * 16, tenant=tenant, role="TenantAdmin")
     for owner in (None, user):

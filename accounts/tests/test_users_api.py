@@ -11,7 +11,7 @@ from accounts.models import OAuthApplication
 from accounts.tokens import access_token_issue
 from events.models import Event
 from sbt_site.conf import sbt_settings
-from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -44,7 +44,7 @@ def test_create_then_fetch_a_control_plane_user(api):
 
 
 def test_a_tenant_user_is_announced_on_create_and_delete(api, django_capture_on_commit_callbacks):
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     client = api()
     with django_capture_on_commit_callbacks(execute=True):
         assert create(client, tenantId=str(tenant.pk)).status_code == 201
@@ -203,7 +203,7 @@ def test_forged_next_token_is_422(api):
 
 
 def test_a_tenant_bound_client_sees_only_its_tenants_users(api):
-    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    acme, other = TenantFactory(name="acme"), TenantFactory(name="other")
     admin = api()
     create(admin, userName="acme-user", tenantId=str(acme.pk))
     create(admin, userName="other-user", tenantId=str(other.pk))
@@ -226,7 +226,7 @@ def test_a_tenant_bound_client_sees_only_its_tenants_users(api):
 
 
 def test_a_tenant_users_token_is_bound_to_its_tenant(api, make_oauth_client):
-    acme, other = Tenant.objects.create(name="acme"), Tenant.objects.create(name="other")
+    acme, other = TenantFactory(name="acme"), TenantFactory(name="other")
     admin = api()
     create(admin, userName="acme-user", tenantId=str(acme.pk))
     create(admin, userName="other-user", tenantId=str(other.pk))
@@ -263,7 +263,7 @@ def test_a_tenant_role_without_a_tenant_is_422(api, role):
 
 
 def test_a_tenant_user_can_change_between_tenant_roles(api):
-    tenant = Tenant.objects.create(name="acme")
+    tenant = TenantFactory(name="acme")
     client = api()
     assert create(client, tenantId=str(tenant.pk)).status_code == 201
     response = client.put("/api/v1/users/alice", {"userRole": "TenantUser"}, format="json")
@@ -287,7 +287,7 @@ def _tenant_system_admin(tenant) -> None:
 def test_a_tenant_caller_manages_tenant_roles_only(api, make_oauth_client, caller):
     """Neither a tenant-bound client nor a TenantAdmin may mint a SystemAdmin, nor demote, disable,
     enable or delete the SystemAdmin of its tenant: 403, and nothing changes."""
-    acme = Tenant.objects.create(name="acme")
+    acme = TenantFactory(name="acme")
     _tenant_system_admin(acme)
     if caller == "tenant-bound client":
         client = api(tenant=acme)

@@ -15,6 +15,7 @@ from sbt_site.api.pagination import paginate
 from sbt_site.api.permissions import client_tenant_id
 from sbt_site.conf import sbt_settings
 from sbt_site.errors import NotFound
+from sbt_site.ids import parse_uuid
 
 
 def _tenant_filter(request) -> UUID | None:
@@ -22,10 +23,9 @@ def _tenant_filter(request) -> UUID | None:
     raw = request.query_params.get("tenantId")
     requested = None
     if raw:
-        try:
-            requested = UUID(raw)
-        except ValueError:
-            raise RequestValidationError({"tenantId": ["tenantId must be a UUID"]}, location="query") from None
+        requested = parse_uuid(raw)
+        if requested is None:
+            raise RequestValidationError({"tenantId": ["tenantId must be a UUID"]}, location="query")
     bound = client_tenant_id(request)
     if bound is not None and requested is not None and requested != bound:
         raise NotFound(f"Billing customer not found for tenant {requested}")

@@ -6,6 +6,7 @@ from django.db import transaction
 from billing.tests.fake_stripe import FakeStripe
 from events.services import event_publish
 from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 WEBHOOK_SECRET = "whsec_test_current"
 OLD_WEBHOOK_SECRET = "whsec_test_previous"
@@ -60,13 +61,17 @@ def publish(django_capture_on_commit_callbacks):
 @pytest.fixture
 def make_tenant(db):
     def make(name: str = "acme", prices: list | None = None, email: str | None = None) -> Tenant:
-        return Tenant.objects.create(name=name, email=email or f"billing@{name}.example", prices=prices or [])
+        return TenantFactory(name=name, email=email or f"billing@{name}.example", prices=prices or [])
 
     return make
 
 
 @pytest.fixture
 def onboard(publish):
+    """``onboard(tenant)``: publish the onboardingRequest billing subscribes to, for a tenant made
+    by ``make_tenant`` (tenants.tests.factories.tenant_registration_onboard onboards one through
+    the service, with a registration)."""
+
     def run(tenant: Tenant):
         return publish(
             "onboardingRequest",

@@ -204,7 +204,7 @@ def test_events_replay_command_runs_dead_subscribers_again(settings, django_capt
         if not downstream["up"]:
             raise RuntimeError("billing provider unreachable")
 
-    registry.subscriber("commandReplayProbe")(needs_downstream)
+    registry.subscriber("commandReplayProbe", name="tests.commands.needs_downstream")(needs_downstream)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             event = event_publish(detail_type="commandReplayProbe", detail={})

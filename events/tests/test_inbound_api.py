@@ -30,7 +30,7 @@ def probe_handlers():
         subscribed.append(event.detail_type)
 
     registry.inbound_handler("probeApplied")(apply_probe)
-    registry.subscriber("probeApplied", "somethingCustom")(remember)
+    registry.subscriber("probeApplied", "somethingCustom", name="tests.inbound.remember")(remember)
     yield
     registry._inbound_handlers.pop("probeApplied", None)
     registry._subscribers.pop("probeApplied", None)

@@ -28,8 +28,8 @@ def probe_subscribers():
             raise RuntimeError("downstream is down")
         calls.append(("flaky", event.detail["n"]))
 
-    registry.subscriber("probeHappened")(recorder)
-    registry.subscriber("probeHappened")(flaky)
+    registry.subscriber("probeHappened", name="tests.outbox.recorder")(recorder)
+    registry.subscriber("probeHappened", name="tests.outbox.flaky")(flaky)
     yield
     registry._subscribers.pop("probeHappened", None)
 

@@ -309,7 +309,7 @@ def test_replay_event_retries_dead_in_process_subscribers(settings, django_captu
             raise RuntimeError("downstream is down")
         calls.append(event.pk)
 
-    registry.subscriber("replayProbe")(flaky_downstream)
+    registry.subscriber("replayProbe", name="tests.webhooks.flaky_downstream")(flaky_downstream)
     try:
         with django_capture_on_commit_callbacks(execute=True):
             event = event_publish(detail_type="replayProbe", detail={})

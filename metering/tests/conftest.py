@@ -4,12 +4,13 @@ from metering.interface import MeterSpec
 from metering.models import Meter
 from metering.services import meter_create
 from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 
 @pytest.fixture
 def make_tenant(db):
     def make(name: str = "acme", active: bool = True) -> Tenant:
-        return Tenant.objects.create(name=name, active=active)
+        return TenantFactory(name=name, active=active)
 
     return make
 

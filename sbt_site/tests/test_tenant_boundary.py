@@ -16,7 +16,7 @@ from metering.models import Meter
 from metering.services import meter_create
 from sbt_site.conf import sbt_settings
 from tenants.models import Tenant, TenantRegistration
-from tenants.services import tenant_registration_create
+from tenants.tests.factories import tenant_registration_onboard
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,7 @@ HOSTILE_BODIES = {
 @pytest.fixture
 def world():
     """Tenants A and B, onboarded, and a shared meter."""
-    a = tenant_registration_create(tenant_data={"tenantName": "tenant-a", "tier": "basic"}, registration_data=None)
-    b = tenant_registration_create(tenant_data={"tenantName": "tenant-b", "tier": "basic"}, registration_data=None)
+    a, b = tenant_registration_onboard("tenant-a"), tenant_registration_onboard("tenant-b")
     meter = meter_create(spec=MeterSpec(api_name="api_calls", label="API calls", aggregation="COUNT"))
     return {"a": a, "b": b, "meter_id": meter.id}
 

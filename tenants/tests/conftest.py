@@ -1,20 +1,13 @@
 import pytest
 
 from events.models import Event
-from tenants.services import tenant_registration_create
+from tenants.tests.factories import tenant_registration_onboard
 
 
 @pytest.fixture
 def onboard(db):
     """``onboard(name="acme", **tenant_keys) -> TenantRegistration`` through the service."""
-
-    def make(name: str = "acme", registration_data: dict | None = None, **tenant_keys):
-        return tenant_registration_create(
-            tenant_data={"tenantName": name, "email": f"ops@{name}.test", "tier": "basic", **tenant_keys},
-            registration_data=registration_data,
-        )
-
-    return make
+    return tenant_registration_onboard
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from oauth2_provider.models import get_grant_model, get_refresh_token_model
 from rest_framework.test import APIClient
 
 from tenants.models import Tenant
-from tenants.services import tenant_registration_create
+from tenants.tests.factories import tenant_registration_onboard
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def tenants(make_token):
     """acme and globex, each with a bound client's token and a tenant user's token."""
     made = {}
     for name in ("acme", "globex"):
-        registration = tenant_registration_create(tenant_data={"tenantName": name}, registration_data=None)
+        registration = tenant_registration_onboard(name)
         tenant = registration.tenant
         user = get_user_model().objects.create(username=f"{name}-user", role="TenantUser", tenant=tenant)
         made[name] = {

@@ -1,10 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
-
 from accounts.services import admin_user_create
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Create a control-plane operator (staff, superuser) if it does not exist yet, and print how to set "
         "its password. Running it again changes nothing."
@@ -16,10 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--role", default="SystemAdmin", help="SBT's userRole (default SystemAdmin)")
 
     def handle(self, *args, **options):
-        try:
-            result = admin_user_create(name=options["name"], email=options["email"], role=options["role"])
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        result = admin_user_create(name=options["name"], email=options["email"], role=options["role"])
         if result.created:
             self.stdout.write(self.style.SUCCESS(f"Created operator {result.user.user_name} ({result.user.user_role})"))
         else:

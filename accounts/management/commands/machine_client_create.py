@@ -1,12 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
 from accounts.services import machine_client_ensure
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Create the machine client (client credentials) an application plane uses to report back, unless it "
         "exists. Its id is published by GET /api/v1/auth-info. The secret is stored hashed: it is printed only "
@@ -20,10 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help='Print {"clientId": ..., "clientSecret": ...}')
 
     def handle(self, *args, **options):
-        try:
-            application, secret = machine_client_ensure(rotate=options["rotate"])
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        application, secret = machine_client_ensure(rotate=options["rotate"])
         if options["json"]:
             self.stdout.write(json.dumps({"clientId": application.client_id, "clientSecret": secret}))
             return

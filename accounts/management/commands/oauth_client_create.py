@@ -1,12 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
 from accounts.services import oauth_client_create
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Create an OAuth client (client-credentials grant) and print its id and secret. "
         "The secret is stored hashed: this is the only time it is shown."
@@ -21,12 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help='Print {"clientId": ..., "clientSecret": ...}')
 
     def handle(self, *args, **options):
-        try:
-            application, secret = oauth_client_create(
-                name=options["name"], scopes=options["scopes"].split(), tenant_id=options["tenant"]
-            )
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        application, secret = oauth_client_create(
+            name=options["name"], scopes=options["scopes"].split(), tenant_id=options["tenant"]
+        )
         if options["json"]:
             self.stdout.write(json.dumps({"clientId": application.client_id, "clientSecret": secret}))
             return

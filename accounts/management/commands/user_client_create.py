@@ -1,10 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
-
 from accounts.services import user_client_ensure
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Create (or update the redirect URIs of) the public user client: browsers log users in with it through "
         "the authorization-code flow with PKCE S256. Its id is published by GET /api/v1/auth-info."
@@ -19,10 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        try:
-            application = user_client_ensure(redirect_uris=options["redirect_uris"])
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        application = user_client_ensure(redirect_uris=options["redirect_uris"])
         self.stdout.write(self.style.SUCCESS(f"User client: {application.client_id}"))
         self.stdout.write(f"  redirect URIs: {application.redirect_uris}")
         self.stdout.write(

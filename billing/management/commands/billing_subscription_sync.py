@@ -1,11 +1,12 @@
 """python manage.py billing_subscription_sync [--tenant ID ...]"""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from billing import services
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Make tenants' subscriptions at the billing provider bill exactly their registered prices "
         "(after a tenant's prices changed). Default: every active billing customer. Safe to run again."

@@ -1,14 +1,14 @@
 """python manage.py billing_webhook_reprocess [--status failed] [EVENT_ID ...]"""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from billing import services
 from billing.models import WebhookEvent
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Process stored billing webhook events again: the given provider event ids, or every event with --status."
 
     def add_arguments(self, parser):
@@ -33,11 +33,8 @@ class Command(BaseCommand):
             self.stdout.write(f"No webhook event with status {status}.")
             return
         events = []
-        try:
-            for batch_start in tqdm(range(0, len(targets), 100), desc="webhook events", unit="batch", file=self.stderr):
-                events.extend(services.webhook_events_reprocess(event_ids=targets[batch_start : batch_start + 100]))
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        for batch_start in tqdm(range(0, len(targets), 100), desc="webhook events", unit="batch", file=self.stderr):
+            events.extend(services.webhook_events_reprocess(event_ids=targets[batch_start : batch_start + 100]))
         counts = {}
         for event in events:
             counts[event.status] = counts.get(event.status, 0) + 1

@@ -1,13 +1,13 @@
 """python manage.py usage_push [--tenant ID] [--dry-run]"""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from billing import services
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Push closed hourly usage windows since the last successful push to the billing provider, "
         "per tenant and price-mapped meter. Safe to run again: nothing is billed twice."
@@ -21,10 +21,7 @@ class Command(BaseCommand):
         def progress(targets):
             return tqdm(targets, desc="tenants x meters", unit="meter", file=self.stderr, disable=not targets)
 
-        try:
-            result = services.usage_push_run(tenant_id=tenant, dry_run=dry_run, progress=progress)
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        result = services.usage_push_run(tenant_id=tenant, dry_run=dry_run, progress=progress)
         if not result.lines:
             self.stdout.write("Nothing to push: no active billing customer has a price mapped to a meter.")
             return

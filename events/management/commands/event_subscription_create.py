@@ -1,12 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
-
 from events.services import subscription_create
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Create an outbound webhook subscription and print its id and signing secret. "
         "The secret is stored encrypted and never shown again."
@@ -28,15 +26,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         event_types = [name for name in options["events"].split(",") if name.strip()]
-        try:
-            subscription, secret = subscription_create(
-                url=options["url"],
-                event_types=event_types,
-                secret=options["secret"],
-                description=options["description"],
-            )
-        except ServiceError as exc:
-            raise CommandError(exc.message) from exc
+        subscription, secret = subscription_create(
+            url=options["url"],
+            event_types=event_types,
+            secret=options["secret"],
+            description=options["description"],
+        )
         if options["json"]:
             self.stdout.write(
                 json.dumps(

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
@@ -8,6 +8,7 @@ from tqdm import tqdm
 from events.models import Delivery, HandlerRun
 from events.selectors import deliveries_to_replay, handler_runs_to_replay
 from events.services import delivery_attempt, delivery_replay, handler_run_replay
+from sbt_site.management.base import ServiceCommand
 
 
 def parse_since(value: str) -> datetime:
@@ -19,7 +20,7 @@ def parse_since(value: str) -> datetime:
     return timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Send again the webhook deliveries, and run again the in-process subscribers, that failed "
         "or are dead (dead-letter): now, in this process, reporting what happened. What already "

@@ -1,17 +1,18 @@
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from metering.services import usage_file_ingest
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = (
         "Ingest usage events from a JSON-lines or CSV file of any size (constant memory). "
         "Re-running the same file adds nothing: events are stored exactly once."
     )
+    service_error_hint = "Nothing of the current batch was stored; re-run to resume."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="path to a .jsonl (one event per line) or .csv file")
@@ -38,8 +39,6 @@ class Command(BaseCommand):
             report = usage_file_ingest(
                 handle=handle, file_format=file_format, batch_size=options["batch_size"], progress=progress
             )
-        except ServiceError as exc:
-            raise CommandError(f"{exc.message}. Nothing of the current batch was stored; re-run to resume.") from exc
         finally:
             bar.close()
             handle.close()

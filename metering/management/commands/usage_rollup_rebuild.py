@@ -1,11 +1,11 @@
 from datetime import UTC, timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from metering.services import usage_rollups_rebuild
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 
 
 def _moment(raw: str, name: str):
@@ -15,8 +15,9 @@ def _moment(raw: str, name: str):
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Recompute a meter's rollups over a time range from its raw events (repairs drifted rollups)."
+    service_error_hint = "List meters with GET /api/v1/meters or in the admin."
 
     def add_arguments(self, parser):
         parser.add_argument("--meter", required=True, help="the meter's API name")
@@ -35,9 +36,6 @@ class Command(BaseCommand):
             days.append((cursor, min(cursor + timedelta(days=1), end)))
             cursor += timedelta(days=1)
         rows = 0
-        try:
-            for day_start, day_end in tqdm(days, unit="day", desc="rebuild", disable=options["no_progress"]):
-                rows += usage_rollups_rebuild(meter_api_name=options["meter"], start=day_start, end=day_end)
-        except ServiceError as exc:
-            raise CommandError(f"{exc.message}. List meters with GET /api/v1/meters or in the admin.") from exc
+        for day_start, day_end in tqdm(days, unit="day", desc="rebuild", disable=options["no_progress"]):
+            rows += usage_rollups_rebuild(meter_api_name=options["meter"], start=day_start, end=day_end)
         self.stdout.write(f"Rebuilt {rows} rollup rows of {options['meter']} from {start} to {end}.")

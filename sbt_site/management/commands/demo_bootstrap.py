@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from metering.interface import MeterSpec
 from metering.models import Meter
 from metering.services import meter_create, usage_events_ingest
 from sbt_site.conf import SCOPE_DESCRIPTIONS
+from sbt_site.management.base import ServiceCommand
 from tenants.models import Tenant
 from tenants.services import tenant_registration_create
 
@@ -104,7 +105,7 @@ def _write_private(path, text: str) -> None:
     path.write_text(text)
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create the demo operator account and OAuth client if missing, and print how to use them."
 
     def add_arguments(self, parser):

@@ -2,13 +2,12 @@
 
 import json
 
-from django.core.management.base import BaseCommand
-
+from sbt_site.management.base import ServiceCommand
 from tenants.selectors import tenant_list
 from tenants.wire import tenant_to_wire
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "List tenants (id, name, tier, registration status, active, created)."
 
     def add_arguments(self, parser):

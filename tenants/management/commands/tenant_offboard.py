@@ -1,23 +1,18 @@
 """Offboard a tenant from the command line: the same service as DELETE /tenant-registrations/{id}."""
 
-from django.core.management.base import BaseCommand, CommandError
-
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 from tenants.services import tenant_offboard
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Offboard a tenant: mark it and its registration inactive and emit offboardingRequest."
+    service_error_hint = "List tenants with: manage.py tenant_list"
 
     def add_arguments(self, parser):
         parser.add_argument("tenant_id", metavar="TENANT_ID", help="the tenant's id (see tenant_list)")
 
     def handle(self, *args, **options):
-        try:
-            registration = tenant_offboard(tenant_id=options["tenant_id"])
-        except ServiceError as error:
-            message = error.message.rstrip(".")  # "Tenant x not found." must not end in ".."
-            raise CommandError(f"{message}. List tenants with: manage.py tenant_list") from None
+        registration = tenant_offboard(tenant_id=options["tenant_id"])
         self.stdout.write(
             self.style.SUCCESS(
                 f"Offboarding of tenant {registration.tenant_id} initiated (registration {registration.pk}, "

@@ -2,13 +2,13 @@
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from sbt_site.errors import ServiceError
+from sbt_site.management.base import ServiceCommand
 from tenants.services import tenant_registration_create
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Onboard a tenant (creates the tenant and its registration, emits onboardingRequest)."
 
     def add_arguments(self, parser):
@@ -33,10 +33,7 @@ class Command(BaseCommand):
         if not isinstance(extra, dict):
             raise CommandError('--data must be a JSON object, such as \'{"region": "eu"}\'')
         tenant_data = {**extra, "tenantName": options["name"], "email": options["email"], "tier": options["tier"]}
-        try:
-            registration = tenant_registration_create(tenant_data=tenant_data)
-        except ServiceError as error:
-            raise CommandError(error.message) from None
+        registration = tenant_registration_create(tenant_data=tenant_data)
         result = {"tenantId": str(registration.tenant_id), "tenantRegistrationId": str(registration.pk)}
         if options["json"]:
             self.stdout.write(json.dumps(result))
