@@ -22,7 +22,7 @@ from uuid import UUID
 from django.core.exceptions import ImproperlyConfigured
 
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import Forbidden
+from sbt_site.errors import Forbidden, NotFound
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,17 @@ def operation_authorize(caller: Caller, operation: str) -> None:
     ``operation``. The reason is not told: a refused caller learns nothing it could probe with."""
     if operation_refusal(caller, operation) is not None:
         raise Forbidden("Forbidden")
+
+
+def tenant_in_reach(*, bound: UUID | None, requested: UUID | None, not_found: str) -> UUID | None:
+    """The tenant a call acts on. An unbound caller acts on the tenant it names (or on none); a
+    tenant-bound caller (``bound``) acts on its own, and naming another is ``NotFound(not_found)``
+    (a 404, as for an id that does not exist, so ids do not leak)."""
+    if bound is None:
+        return requested
+    if requested is not None and str(requested) != str(bound):
+        raise NotFound(not_found)
+    return bound
 
 
 def tenant_visible(caller: Caller, tenant_id: UUID | str | None) -> bool:

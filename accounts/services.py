@@ -9,6 +9,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import clear_expired, get_access_token_model, get_refresh_token_model
 
+from accounts.boundary import tenant_in_reach
 from accounts.interface import AuthProvider, AuthUser, CreatedAdmin
 from accounts.models import OAuthApplication
 from accounts.scopes import is_tenant_role, role_scopes
@@ -54,10 +55,9 @@ def user_create(
     acting through its token (``granter_scopes``) creates users of roles within that token.
     """
     _check_may_manage(user_role, client_tenant_id=client_tenant_id, granter_scopes=granter_scopes)
-    if client_tenant_id is not None:
-        if tenant_id is not None and str(tenant_id) != str(client_tenant_id):
-            raise NotFound(f"Tenant not found for id {tenant_id}")
-        tenant_id = client_tenant_id
+    tenant_id = tenant_in_reach(
+        bound=client_tenant_id, requested=tenant_id, not_found=f"Tenant not found for id {tenant_id}"
+    )
     _check_tenant_role_has_tenant(user_role, tenant_id)
     user = auth_provider().create_user(user_name=user_name, email=email, user_role=user_role, tenant_id=tenant_id)
     if user.tenant_id is not None:

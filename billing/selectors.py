@@ -4,6 +4,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
+from accounts.boundary import tenant_in_reach
 from billing.models import BillingCustomer, UsagePush
 from sbt_site.errors import NotFound
 
@@ -15,9 +16,11 @@ def billing_customer_list(*, tenant_id: UUID | None = None) -> QuerySet[BillingC
 
 def billing_customer_get(*, tenant_id: UUID, visible_to: UUID | None = None) -> BillingCustomer:
     """The tenant's customer; a tenant-bound client (``visible_to``) sees only its own (others: 404)."""
+    not_found = f"Billing customer not found for tenant {tenant_id}"
+    tenant_id = tenant_in_reach(bound=visible_to, requested=tenant_id, not_found=not_found)
     customer = BillingCustomer.objects.filter(tenant_id=tenant_id).first()
-    if customer is None or (visible_to is not None and visible_to != tenant_id):
-        raise NotFound(f"Billing customer not found for tenant {tenant_id}")
+    if customer is None:
+        raise NotFound(not_found)
     return customer
 
 

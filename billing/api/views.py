@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.boundary import tenant_in_reach
 from billing import selectors, services
 from billing.api.serializers import customer_data, usage_push_data
 from sbt_site.api.exceptions import RequestValidationError
@@ -26,10 +27,9 @@ def _tenant_filter(request) -> UUID | None:
         requested = parse_uuid(raw)
         if requested is None:
             raise RequestValidationError({"tenantId": ["tenantId must be a UUID"]}, location="query")
-    bound = client_tenant_id(request)
-    if bound is not None and requested is not None and requested != bound:
-        raise NotFound(f"Billing customer not found for tenant {requested}")
-    return bound or requested
+    return tenant_in_reach(
+        bound=client_tenant_id(request), requested=requested, not_found=f"Billing customer not found for tenant {raw}"
+    )
 
 
 class BillingCustomerListView(APIView):
