@@ -1,7 +1,8 @@
-"""Writes of metering: meters, usage ingestion and cancellation, customers.
+"""Validation of usage events: one batch (or the batches of a group commit) checked against
+the meters and tenants it names, read once, every bad event named by index and field.
 
-Every entry point (REST API, ingestUsage on the bus, usage_ingest, admin) calls these; they
-validate, then call the configured MeteringProvider inside one transaction.
+Nothing here writes; ``usage_events_validate`` is the entry point, the ingest services
+(metering/services/ingest.py) store what it returns.
 """
 
 import contextlib
@@ -14,23 +15,20 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.tokens import BearerCheck, bearer_checks, token_tenant_id
-from metering.group_commit import GroupCommit
-from metering.interface import CancelFilter, IngestResult, MeterInfo, MeterSpec, UsageEventIn
-from metering.models import Meter, MeteringCustomer, UsageEvent
+from metering.interface import UsageEventIn
+from metering.models import Meter, MeteringCustomer
 from sbt_site.conf import sbt_settings
 from sbt_site.db import db_value, execute_prepared, in_list, model_columns, storable_text
-from sbt_site.errors import Conflict, InvalidInput, NotFound
-from sbt_site.providers import get_provider
+from sbt_site.errors import InvalidInput
 from tenants.models import Tenant
 
 VALUE_QUANTUM = Decimal("0.000000001")  # values are stored with 9 decimal places
 VALUE_LIMIT = Decimal(10) ** 29
-VALUELESS_AGGREGATIONS = ("COUNT", "UNIQUE_COUNT")
+VALUELESS_AGGREGATIONS = (Meter.Aggregation.COUNT, Meter.Aggregation.UNIQUE_COUNT)
 
 
 @lru_cache(maxsize=8192)
@@ -39,72 +37,6 @@ def _uuid(text: str) -> UUID:
     return UUID(text)
 
 
-def provider():
-    return get_provider("metering")
-
-
-# --- meters -------------------------------------------------------------------------------
-def meter_create(*, spec: MeterSpec) -> MeterInfo:
-    with transaction.atomic():
-        if Meter.objects.filter(api_name=spec.api_name).exists():
-            raise Conflict(f"A meter named {spec.api_name} already exists.", code="meter_exists")
-        return provider().create_meter(spec)
-
-
-def meter_update(*, meter_id: UUID, changes: dict) -> MeterInfo:
-    """Apply ``changes`` (MeterSpec field names). How events are read (aggregation, value and
-    unique properties) cannot change once the meter has events: their rollups depend on it."""
-    with transaction.atomic():
-        meter = Meter.objects.select_for_update().filter(pk=meter_id).first()
-        if meter is None:
-            raise NotFound(f"Meter not found for id {meter_id}", code="meter_not_found")
-        current = provider().fetch_meter(meter_id)
-        spec = MeterSpec(
-            **{
-                name: changes.get(name, getattr(current, name))
-                for name in MeterSpec.__dataclass_fields__
-                if name != "dimensions"
-            },
-            dimensions=tuple(changes.get("dimensions", current.dimensions)),
-        )
-        frozen = ("aggregation", "value_property", "unique_property")
-        changed = [name for name in frozen if getattr(spec, name) != getattr(current, name)]
-        if changed and UsageEvent.objects.filter(meter_id=meter_id).exists():
-            raise Conflict(
-                f"Cannot change {', '.join(changed)} of meter {meter.api_name}: it has usage events. "
-                "Create a new meter instead.",
-                code="meter_in_use",
-            )
-        if spec.api_name != current.api_name and Meter.objects.filter(api_name=spec.api_name).exists():
-            raise Conflict(f"A meter named {spec.api_name} already exists.", code="meter_exists")
-        return provider().update_meter(meter_id, spec)
-
-
-def meter_delete(*, meter_id: UUID) -> None:
-    with transaction.atomic():
-        meter = Meter.objects.select_for_update().filter(pk=meter_id).first()
-        if meter is None:
-            raise NotFound(f"Meter not found for id {meter_id}", code="meter_not_found")
-        if meter.active and UsageEvent.objects.filter(meter_id=meter_id).exists():
-            raise Conflict(
-                f"Meter {meter.api_name} has usage events: archive it first (PUT with active=false).",
-                code="meter_in_use",
-            )
-        provider().delete_meter(meter_id)
-
-
-# --- customers ----------------------------------------------------------------------------
-def metering_customer_create(*, tenant_id: UUID) -> None:
-    with transaction.atomic():
-        provider().create_customer(tenant_id)
-
-
-def metering_customer_delete(*, tenant_id: UUID) -> None:
-    with transaction.atomic():
-        provider().delete_customer(tenant_id)
-
-
-# --- ingestion ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Context:
     meters: dict[str, Meter]
@@ -289,7 +221,7 @@ def _parse_tenant(raw: dict, index: int, context: _Context, errors: list) -> UUI
 def _parse_dimensions(raw: dict, dimensions: dict, meter: Meter, index: int, errors: list) -> tuple[dict, str]:
     unique_value = ""
     dimensions = dict(dimensions)
-    if meter.aggregation == "UNIQUE_COUNT":
+    if meter.aggregation == Meter.Aggregation.UNIQUE_COUNT:
         prop = meter.unique_property
         candidate = raw.get(prop, dimensions.pop(prop, None)) if prop else None
         if prop in dimensions:
@@ -406,239 +338,3 @@ def usage_events_validate(*, events: list, client_tenant_id: UUID | None) -> lis
     _check_batch(events)
     (context,) = _contexts([(events, client_tenant_id)])
     return _parse_batch(events, context)
-
-
-def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
-    """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
-    parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
-    with transaction.atomic():
-        return provider().ingest(parsed)
-
-
-class NotAuthorized(Exception):
-    """The bearer token of a ``usage_events_ingest_bearer`` call did not pass; nothing of its
-    batch was stored. The API then answers as its authentication would (401 or 403)."""
-
-
-def _authorize(batches: list[tuple[list, object]]) -> list:
-    """Each batch's client tenant id, with every BearerCheck among them checked in one query;
-    NotAuthorized() for a check that failed."""
-    checks = [number for number, (_, access) in enumerate(batches) if isinstance(access, BearerCheck)]
-    tenants = [access for _, access in batches]
-    for number, token in zip(checks, bearer_checks([batches[number][1] for number in checks]), strict=True):
-        tenants[number] = NotAuthorized() if token is None else token_tenant_id(token)
-    return tenants
-
-
-def _ingest_group(batches: list[tuple[list, object]]) -> list:
-    """GroupCommit's flush: check the bearer tokens, validate each batch on its own (a bad one
-    fails alone), store the valid ones in one transaction; per batch an IngestResult or the
-    exception to raise (NotAuthorized, InvalidInput)."""
-    outcomes: list = _authorize(batches)
-    authorized = [number for number, outcome in enumerate(outcomes) if not isinstance(outcome, NotAuthorized)]
-    contexts = _contexts([(batches[number][0], outcomes[number]) for number in authorized])
-    for number, context in zip(authorized, contexts, strict=True):
-        try:
-            outcomes[number] = _parse_batch(batches[number][0], context)
-        except InvalidInput as exc:
-            outcomes[number] = exc
-    valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
-    if valid:
-        with transaction.atomic():
-            results = provider().ingest_many([outcomes[number] for number in valid])
-        for number, result in zip(valid, results, strict=True):
-            outcomes[number] = result
-    return outcomes
-
-
-_group_commit = GroupCommit(_ingest_group, max_size=1000)
-
-
-def usage_events_ingest_shared(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
-    """``usage_events_ingest`` for request handlers: small batches sent concurrently to one
-    process are stored in one shared transaction (metering/group_commit.py), each still
-    validated on its own and durable on return. Larger batches, and callers already inside a
-    transaction (whose uncommitted rows another thread could not see), ingest on their own."""
-    _check_batch(events)
-    if not usage_events_groupable(events):
-        return usage_events_ingest(events=events, client_tenant_id=client_tenant_id)
-    return _group_commit.submit((events, client_tenant_id), size=len(events))
-
-
-def usage_events_groupable(events: list) -> bool:
-    """Whether a (checked) batch may share a group commit: small enough, and not sent from
-    inside a transaction."""
-    return len(events) <= sbt_settings.USAGE_GROUP_COMMIT_MAX_EVENTS and not connection.in_atomic_block
-
-
-def usage_events_ingest_bearer(*, events: list, bearer: BearerCheck) -> IngestResult:
-    """``usage_events_ingest_shared`` for a request not yet authenticated: its bearer token is
-    checked by the group commit's leader, together with those of the other requests of the
-    group, in one query (the token lookup was the largest cost of a one-event request that is
-    not shared otherwise). Raises NotAuthorized when the token does not pass, InvalidInput
-    when the batch does not; the batch must be groupable (``usage_events_groupable``)."""
-    _check_batch(events)
-    if not usage_events_groupable(events):
-        raise ValueError("usage_events_ingest_bearer takes groupable batches only")
-    return _group_commit.submit((events, bearer), size=len(events))
-
-
-# --- cancellation -------------------------------------------------------------------------
-def usage_events_cancel(
-    *,
-    client_tenant_id: UUID | None,
-    event_ids: list[str] | None = None,
-    meter_api_name: str | None = None,
-    tenant_id: UUID | None = None,
-    ingested_from: datetime | None = None,
-    ingested_to: datetime | None = None,
-) -> int:
-    """Cancel live events by ids, or by meter (+ tenant) and ingestion time range.
-
-    Cancelled events stay stored and stop counting; cancelling again changes nothing.
-    """
-    if client_tenant_id is not None:
-        if tenant_id is not None and tenant_id != client_tenant_id:
-            return 0
-        tenant_id = client_tenant_id
-    meter_id = None
-    if meter_api_name is not None:
-        meter = Meter.objects.filter(api_name=meter_api_name).first()
-        if meter is None:
-            raise NotFound(f"Meter not found for name {meter_api_name}", code="meter_not_found")
-        meter_id = meter.id
-    cancel_filter = CancelFilter(
-        tenant_id=tenant_id,
-        event_ids=tuple(event_ids or ()),
-        meter_id=meter_id,
-        ingested_from=ingested_from,
-        ingested_to=ingested_to,
-    )
-    with transaction.atomic():
-        return provider().cancel(cancel_filter)
-
-
-def usage_rollups_rebuild(*, meter_api_name: str, start: datetime, end: datetime) -> int:
-    """Repair the rollups of one meter over [start, end) from its raw events (bucket-aligned)."""
-    from metering.providers.native import rollups_rebuild
-    from metering.windows import bucket_of
-
-    meter = Meter.objects.filter(api_name=meter_api_name).first()
-    if meter is None:
-        raise NotFound(f"Meter not found for name {meter_api_name}", code="meter_not_found")
-    start = bucket_of(start)
-    end_bucket = bucket_of(end)
-    end = end_bucket if end_bucket == end else end_bucket + timedelta(minutes=15)
-    with transaction.atomic():
-        return rollups_rebuild(meter_id=meter.id, start=start, end=end)
-
-
-# --- files --------------------------------------------------------------------------------
-@dataclass
-class FileIngestReport:
-    lines: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list = None  # [(line number, message)], the first 100
-
-    def __post_init__(self):
-        self.rejected = self.rejected or []
-        self.rejected_count = 0
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _file_events(handle, file_format: str):
-    """Yield (line number, raw line bytes, event dict or error text), streaming."""
-    if file_format == "csv":
-        import csv
-        import io
-
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        reader = csv.DictReader(text)
-        try:
-            for row in reader:
-                event, dimensions = {}, {}
-                for column, cell in row.items():
-                    if column is None or cell in (None, ""):
-                        continue
-                    if column.startswith("dimensions."):
-                        dimensions[column.removeprefix("dimensions.")] = cell
-                    elif column == "timestamp" and cell.isdigit():
-                        event[column] = int(cell)
-                    else:
-                        event[column] = cell
-                if dimensions:
-                    event["dimensions"] = dimensions
-                yield reader.line_num, json.dumps(row, sort_keys=True).encode(), event
-        finally:
-            text.detach()  # the caller owns (and closes) the binary handle
-        return
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield number, line, f"not a JSON object: {exc}"
-            continue
-        yield number, line, event
-
-
-def usage_file_ingest(*, handle, file_format: str, batch_size: int = 1000, progress=None) -> FileIngestReport:
-    """Ingest a JSON-lines or CSV file (binary ``handle``) in constant memory.
-
-    An event without ``eventId`` gets one from the exact bytes of its line, so running the
-    same file again adds nothing (resumable). A bad line is reported and skipped; the rest of
-    its batch is still stored. ``progress(bytes_read)`` is called after each batch.
-    """
-    from django.db import reset_queries
-
-    report = FileIngestReport()
-    batch: list[tuple[int, dict]] = []
-
-    def flush():
-        pending = batch[:]
-        batch.clear()
-        while pending:
-            try:
-                result = usage_events_ingest(events=[event for _, event in pending])
-            except InvalidInput as exc:
-                bad = {}
-                for error in exc.detail or []:
-                    if len(error["loc"]) > 2:
-                        bad.setdefault(error["loc"][2], f"{'.'.join(map(str, error['loc'][3:]))}: {error['msg']}")
-                if not bad:
-                    raise
-                for index, message in sorted(bad.items()):
-                    _reject(report, pending[index][0], message)
-                pending = [item for index, item in enumerate(pending) if index not in bad]
-                continue
-            report.accepted += result.accepted
-            report.duplicates += result.duplicates
-            pending = []
-        reset_queries()  # DEBUG keeps every query otherwise: memory would grow with the file
-        if progress is not None:
-            progress(handle.tell())
-
-    for number, line, event in _file_events(handle, file_format):
-        report.lines += 1
-        if not isinstance(event, dict):
-            _reject(report, number, event if isinstance(event, str) else "not a JSON object")
-            continue
-        if "eventId" not in event:
-            event["eventId"] = "line:" + hashlib.sha256(line.rstrip(b"\r\n")).hexdigest()
-        batch.append((number, event))
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
-    return report
-
-
-def _reject(report: FileIngestReport, line: int, message: str) -> None:
-    report.rejected_count += 1
-    if len(report.rejected) < 100:
-        report.rejected.append((line, message))
