@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import lru_cache
 from uuid import UUID
 
@@ -28,6 +28,9 @@ from tenants.models import Tenant
 
 VALUE_QUANTUM = Decimal("0.000000001")  # values are stored with 9 decimal places
 VALUE_LIMIT = Decimal(10) ** 29
+# room for 29 digits before the point (and one more when rounding reaches the limit) and 9 after:
+# the default context's 28 digits would refuse any value of 10**19 or more
+VALUE_CONTEXT = Context(prec=40)
 VALUELESS_AGGREGATIONS = (Meter.Aggregation.COUNT, Meter.Aggregation.UNIQUE_COUNT)
 
 
@@ -68,9 +71,15 @@ def parse_value(raw) -> Decimal:
         raise ValueError("must be a number") from None
     if not value.is_finite():
         raise ValueError("must be a finite number (not NaN or Infinity)")
-    if abs(value) >= VALUE_LIMIT:
+    # checked before rounding (a huge value does not fit the context) and after (it may round up)
+    rounded = (
+        value.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN, context=VALUE_CONTEXT)
+        if abs(value) < VALUE_LIMIT
+        else value
+    )
+    if abs(rounded) >= VALUE_LIMIT:
         raise ValueError("is too large (at most 29 digits before the decimal point)")
-    return value.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return rounded
 
 
 def parse_timestamp(raw) -> datetime:
