@@ -1,10 +1,13 @@
-"""Operators' view of metering: meters, a 30-day usage chart per meter and tenant, raw events
-with a cancel action. Everything goes through the same services and selectors as the API."""
+"""Operators' view of metering: meters (created and changed through the meter services, whose
+refusals show on the form), a 30-day usage chart per meter and tenant, metering customers, and
+raw events with a cancel action. Everything goes through the same services and selectors as the
+API."""
 
+import dataclasses
 from collections import defaultdict
-from datetime import timedelta
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
@@ -14,17 +17,45 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from metering import services
+from metering.interface import MeterSpec
 from metering.models import Meter, MeteringCustomer, UsageEvent, UsageEventKey
-from metering.selectors import usage_windows
+from metering.selectors import usage_daily_chart
+from sbt_site.errors import ServiceError
 from sbt_site.ids import parse_uuid
 from tenants.models import Tenant
 
 CHART_DAYS = 30
-ADDITIVE = ("SUM", "COUNT")
+# the API's field names in a service's error, as the form's
+FORM_FIELDS = {"uniqueProperty": "unique_property", "meterApiName": "api_name"}
+
+
+class MeterForm(forms.ModelForm):
+    class Meta:
+        model = Meter
+        fields = tuple(MeterSpec.__dataclass_fields__)  # what the services take: MeterSpec names the columns
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if not isinstance(cleaned["dimensions"], list):
+            self.add_error("dimensions", 'A list of dimension names, e.g. ["region"].')
+            return cleaned
+        self.spec = MeterSpec(
+            **{name: cleaned[name] for name in MeterSpec.__dataclass_fields__ if name != "dimensions"},
+            dimensions=tuple(cleaned["dimensions"]),
+        )
+        try:
+            services.meter_check(spec=self.spec, meter_id=None if self.instance._state.adding else self.instance.pk)
+        except ServiceError as exc:
+            for error in exc.detail or [{"loc": [], "msg": exc.message}]:
+                self.add_error(FORM_FIELDS.get(error["loc"][-1]) if error["loc"] else None, error["msg"])
+        return cleaned
 
 
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):
+    form = MeterForm
     list_display = ("api_name", "label", "aggregation", "unit", "active", "usage_link")
     list_filter = ("aggregation", "active")
     search_fields = ("api_name", "label")
@@ -36,6 +67,17 @@ class MeterAdmin(admin.ModelAdmin):
             '<a href="{}">last {} days</a>', reverse("admin:metering_meter_usage", args=[meter.pk]), CHART_DAYS
         )
 
+    def save_model(self, request, obj, form, change):
+        try:
+            if change:
+                services.meter_update(meter_id=obj.pk, changes=dataclasses.asdict(form.spec))
+            else:
+                obj.pk = services.meter_create(spec=form.spec).id
+        except ServiceError as exc:  # the form checked; only a concurrent change gets here
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.refresh_from_db()
+
     def get_urls(self):
         usage = path("<uuid:meter_id>/usage/", self.admin_site.admin_view(self.usage_view), name="metering_meter_usage")
         return [usage, *super().get_urls()]
@@ -43,31 +85,22 @@ class MeterAdmin(admin.ModelAdmin):
     def usage_view(self, request, meter_id):
         meter = get_object_or_404(Meter, pk=meter_id)
         tenant_id = parse_uuid(request.GET.get("tenant"))
-        end = timezone.now()
-        start = (end - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        windows = usage_windows(meter=meter, tenant_id=tenant_id, start=start, end=end, interval="DAY")
-        per_day: dict = defaultdict(Decimal)
-        # bars over all tenants only for additive meters: a MAX or LATEST summed over tenants means nothing
-        if tenant_id is not None or meter.aggregation in ADDITIVE:
-            for window in windows:
-                per_day[window.window_start.date()] += window.value
-        days = [(start + timedelta(days=offset)).date() for offset in range(CHART_DAYS)]
-        values = [per_day.get(day, Decimal(0)) for day in days]
-        peak = max(values, default=Decimal(0)) or Decimal(1)
+        chart = usage_daily_chart(meter=meter, tenant_id=tenant_id, days=CHART_DAYS, now=timezone.now())
+        peak = max(chart.values, default=Decimal(0)) or Decimal(1)
         bars = [
             {"x": index * 22, "height": float(value / peak * 180), "y": 200 - float(value / peak * 180),
              "day": day, "value": value}
-            for index, (day, value) in enumerate(zip(days, values, strict=True))
+            for index, (day, value) in enumerate(zip(chart.days, chart.values, strict=True))
         ]  # fmt: skip
         context = {
             **self.admin_site.each_context(request),
             "title": f"Usage of {meter.api_name}, last {CHART_DAYS} days (UTC)",
             "meter": meter,
             "bars": bars,
-            "total": sum(values) if meter.aggregation in ADDITIVE else None,
+            "total": chart.total,
             "tenants": Tenant.objects.order_by("name")[:500],
             "tenant_id": tenant_id,
-            "all_tenants_allowed": meter.aggregation in ADDITIVE,
+            "all_tenants_allowed": chart.all_tenants_allowed,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/metering/meter_usage.html", context)

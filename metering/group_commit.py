@@ -43,10 +43,11 @@ class GroupCommit:
 
     ``flush(items)`` writes a group in the calling (leader) thread and returns, per item, a result
     or an exception instance to raise in that item's caller. Groups hold at most ``max_size``
-    (summed ``size`` of the items) unless a single item is larger.
+    (summed ``size`` of the items) unless a single item is larger; ``max_size`` may be a
+    function, called each time a group is taken (so that it can follow a setting).
     """
 
-    def __init__(self, flush: Callable[[list], list], max_size: int):
+    def __init__(self, flush: Callable[[list], list], max_size: int | Callable[[], int]):
         self._flush = flush
         self._max_size = max_size
         self._lock = threading.Lock()
@@ -69,9 +70,10 @@ class GroupCommit:
         return self._outcome(entry)
 
     def _take(self) -> list[_Entry]:
+        max_size = self._max_size() if callable(self._max_size) else self._max_size
         with self._lock:
             group, total = [], 0
-            while self._queue and (not group or total + self._queue[0].size <= self._max_size):
+            while self._queue and (not group or total + self._queue[0].size <= max_size):
                 total += self._queue[0].size
                 group.append(self._queue.pop(0))
             return group

@@ -1,14 +1,21 @@
-"""Reads of metering: meters, usage windows (API, admin chart) and the billing seam."""
+"""Reads of metering: meters, usage windows, the billing seam, the usage query of the API
+(its tenant, range and limits) and the admin's daily usage chart."""
 
+import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import QuerySet
 
 from metering.interface import MeterInfo, UsageQuery, UsageWindow
 from metering.models import Meter
+from metering.services.common import invalid_fields
+from sbt_site.conf import sbt_settings
+from sbt_site.errors import NotFound
 from sbt_site.providers import get_provider
 
 
@@ -107,3 +114,95 @@ def usage_window_totals(
         for window in windows
         if window.window_start >= start and window.window_end <= end
     ]
+
+
+# --- the usage query of GET /usage/{meterId}, and the admin's chart ------------------------------
+WINDOW_LENGTH = {
+    "HOUR": timedelta(hours=1),
+    "DAY": timedelta(days=1),
+    "WEEK": timedelta(days=7),
+    "MONTH": timedelta(days=28),
+}
+# Aggregations whose values add up across tenants and days: a MAX or LATEST summed means nothing.
+ADDITIVE_AGGREGATIONS = (Meter.Aggregation.SUM, Meter.Aggregation.COUNT)
+
+
+def usage_query_check(
+    *,
+    meter: Meter,
+    client_tenant_id: UUID | None,
+    now: datetime,
+    tenant_id: UUID | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    interval: str = "DAY",
+    time_zone: str = "UTC",
+    group_by: str | None = None,
+) -> UsageQuery:
+    """The usage query a caller asks for, checked: a tenant-bound client sees only its own
+    tenant (another one is NotFound, so ids do not leak); the range defaults to the day before
+    ``now``, must not be empty nor span more than USAGE_QUERY_MAX_WINDOWS windows; ``group_by``
+    must be one of the meter's dimensions. InvalidInput names every bad query parameter."""
+    if client_tenant_id is not None:
+        if tenant_id is not None and tenant_id != client_tenant_id:
+            raise NotFound(f"Tenant not found for id {tenant_id}", code="tenant_not_found")
+        tenant_id = client_tenant_id
+    end = end if end is not None else now
+    start = start if start is not None else now - timedelta(days=1)
+    errors = {}
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timeZone"] = f"unknown IANA time zone {time_zone!r}"
+    limit = sbt_settings.USAGE_QUERY_MAX_WINDOWS
+    if start >= end:
+        errors["startTimeInSeconds"] = "startTimeInSeconds must be before endTimeInSeconds"
+    elif (end - start) / WINDOW_LENGTH[interval] > limit:
+        errors["timeGroupingInterval"] = f"the range spans more than {limit} windows: use a larger interval"
+    if group_by is not None and group_by not in meter.dimensions:
+        errors["groupBy"] = f"groupBy must be one of the meter's dimensions ({', '.join(meter.dimensions) or 'none'})"
+    if errors:
+        raise invalid_fields(errors, location="query")
+    return UsageQuery(
+        meter_id=meter.id,
+        aggregation=meter.aggregation,
+        tenant_id=tenant_id,
+        start=start,
+        end=end,
+        interval=interval,
+        time_zone=time_zone,
+        group_by=group_by,
+    )
+
+
+def usage_query_page(*, query: UsageQuery, after: tuple | None, limit: int) -> list[UsageWindow]:
+    """The next ``limit`` results of a checked query after ``after`` (a ``usage_window_order``
+    key), paginated in SQL on PostgreSQL."""
+    return get_provider("metering").fetch_usage(dataclasses.replace(query, after=after, limit=limit))
+
+
+@dataclass(frozen=True)
+class UsageDailyChart:
+    days: list[date]  # UTC days, oldest first
+    values: list[Decimal]  # per day; zero where there is no usage, or no meaningful total
+    total: Decimal | None  # over the days; None for an aggregation that does not add up
+    all_tenants_allowed: bool  # whether a chart over all tenants means something
+
+
+def usage_daily_chart(*, meter: Meter, tenant_id: UUID | None, days: int, now: datetime) -> UsageDailyChart:
+    """Usage of ``meter`` per UTC day over the last ``days`` days (today included), for one
+    tenant or, for an aggregation that adds up, all of them."""
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    additive = meter.aggregation in ADDITIVE_AGGREGATIONS
+    per_day: dict = defaultdict(Decimal)
+    if tenant_id is not None or additive:
+        for window in usage_windows(meter=meter, tenant_id=tenant_id, start=start, end=now, interval="DAY"):
+            per_day[window.window_start.date()] += window.value
+    chart_days = [(start + timedelta(days=offset)).date() for offset in range(days)]
+    values = [per_day.get(day, Decimal(0)) for day in chart_days]
+    return UsageDailyChart(
+        days=chart_days,
+        values=values,
+        total=sum(values) if additive else None,
+        all_tenants_allowed=additive,
+    )

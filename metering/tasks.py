@@ -1,4 +1,5 @@
-"""Celery tasks of metering: thin wrappers around services."""
+"""Celery tasks of metering: the periodic task that creates the raw event table's monthly
+partitions ahead of time (metering/partitions.py; scheduled in sbt_site/schedules.py)."""
 
 from celery import shared_task
 from django.utils import timezone

@@ -166,6 +166,8 @@ DEFAULTS = {
     # POST /usage requests of at most this many events sent concurrently to one server process
     # share one transaction (group commit, metering/group_commit.py); 0 turns sharing off.
     "USAGE_GROUP_COMMIT_MAX_EVENTS": 50,
+    # Most events one group commit writes in its transaction (the requests of a group together).
+    "USAGE_GROUP_COMMIT_MAX_GROUP_EVENTS": 1000,
     "USAGE_MAX_BACKDATE_DAYS": 35,  # older events are refused
     "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
     "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead

@@ -5,20 +5,21 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from metering.interface import MeterInfo, UsageWindow
+from metering.models import Meter
 from metering.windows import INTERVALS
 
-AGGREGATIONS = ("SUM", "COUNT", "MAX", "MIN", "UNIQUE_COUNT", "LATEST", "AVG")
+AGGREGATIONS = tuple(Meter.Aggregation.values)
 # Amberflo's meterType names, accepted as aliases of ``aggregation``.
 METER_TYPE_ALIASES = {
-    "sum_of_all_usage": "SUM",
-    "sum": "SUM",
-    "count": "COUNT",
-    "max": "MAX",
-    "min": "MIN",
-    "unique_count": "UNIQUE_COUNT",
-    "latest": "LATEST",
-    "average": "AVG",
-    "avg": "AVG",
+    "sum_of_all_usage": Meter.Aggregation.SUM,
+    "sum": Meter.Aggregation.SUM,
+    "count": Meter.Aggregation.COUNT,
+    "max": Meter.Aggregation.MAX,
+    "min": Meter.Aggregation.MIN,
+    "unique_count": Meter.Aggregation.UNIQUE_COUNT,
+    "latest": Meter.Aggregation.LATEST,
+    "average": Meter.Aggregation.AVG,
+    "avg": Meter.Aggregation.AVG,
 }
 
 

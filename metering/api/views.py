@@ -1,24 +1,18 @@
 """Meters and usage (CONTRACT.md "Meters", "Usage"): thin views over services and selectors."""
 
 import functools
-import io
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from oauth2_provider.utils import parse_bearer_token
 from rest_framework import status
-from rest_framework.exceptions import APIException
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.tokens import BearerCheck
 from metering import selectors, services
+from metering.api.fast import _ingest_fast
 from metering.api.serializers import (
     CancelSerializer,
     MeterInputSerializer,
@@ -28,20 +22,10 @@ from metering.api.serializers import (
 )
 from metering.interface import MeterSpec, usage_window_order
 from metering.models import Meter
-from metering.providers.native import meter_info
-from sbt_site.api.exceptions import RequestValidationError, error_body
+from sbt_site.api.exceptions import RequestValidationError
 from sbt_site.api.pagination import decode_token, encode_token, paginate, parse_limit
-from sbt_site.api.parsers import StrictJSONParser
-from sbt_site.api.permissions import client_tenant_id, scope_for_operation
-from sbt_site.conf import sbt_settings
-from sbt_site.errors import NotFound, ServiceError
-
-WINDOW_LENGTH = {
-    "HOUR": timedelta(hours=1),
-    "DAY": timedelta(days=1),
-    "WEEK": timedelta(days=7),
-    "MONTH": timedelta(days=28),
-}
+from sbt_site.api.permissions import client_tenant_id
+from sbt_site.errors import NotFound
 
 
 def _meter_or_404(meter_id) -> Meter:
@@ -57,17 +41,15 @@ class MeterListView(APIView):
     @extend_schema(operation_id="fetchAllMeters", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         page = paginate(selectors.meter_list(), request, ordering=("created", "pk"))
-        return page.response([meter_data(meter_info(meter)) for meter in page.items])
+        return page.response([meter_data(selectors.meter_info(meter)) for meter in page.items])
 
     @extend_schema(operation_id="createMeter", request=MeterInputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         serializer = MeterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = serializer.changes()
-        changes.setdefault("label", changes["api_name"])
+        changes.setdefault("label", "")
         changes["dimensions"] = tuple(changes.get("dimensions", ()))
-        if changes["aggregation"] == "UNIQUE_COUNT" and not changes.get("unique_property"):
-            raise RequestValidationError({"uniqueProperty": ["uniqueProperty is required for UNIQUE_COUNT"]})
         meter = services.meter_create(spec=MeterSpec(**changes))
         return Response({"data": meter_data(meter)}, status=status.HTTP_201_CREATED)
 
@@ -77,18 +59,14 @@ class MeterDetailView(APIView):
 
     @extend_schema(operation_id="fetchMeter", responses={200: OpenApiTypes.OBJECT})
     def get(self, request, meter_id):
-        return Response({"data": meter_data(meter_info(_meter_or_404(meter_id)))})
+        return Response({"data": meter_data(selectors.meter_info(_meter_or_404(meter_id)))})
 
     @extend_schema(operation_id="updateMeter", request=MeterInputSerializer, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, meter_id):
         meter = _meter_or_404(meter_id)
         serializer = MeterInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        changes = serializer.changes()
-        aggregation = changes.get("aggregation", meter.aggregation)
-        if aggregation == "UNIQUE_COUNT" and not changes.get("unique_property", meter.unique_property):
-            raise RequestValidationError({"uniqueProperty": ["uniqueProperty is required for UNIQUE_COUNT"]})
-        updated = services.meter_update(meter_id=meter.pk, changes=changes)
+        updated = services.meter_update(meter_id=meter.pk, changes=serializer.changes())
         return Response({"data": meter_data(updated)})
 
     @extend_schema(operation_id="deleteMeter", responses={200: OpenApiTypes.OBJECT})
@@ -99,11 +77,10 @@ class MeterDetailView(APIView):
 
 
 # POST (ingest) and DELETE (cancel) /usage. The common POST, a few events with a bearer token,
-# is answered without DRF (``_ingest_fast``): its token is checked with those of the other
-# requests of its group commit, in one query, instead of once per request, and DRF's request and
-# response machinery is skipped; together that was about half the CPU of a one-event request.
-# Anything else, and every POST whose token does not pass, is answered by DRF, so every error is
-# the one DRF gives. (A comment, not a docstring: drf-spectacular publishes view docstrings.)
+# is answered without DRF (metering/api/fast.py, which says what it bypasses); anything else, and
+# every POST whose token does not pass, is answered by DRF, so every error is the one DRF gives.
+# metering/checks.py keeps this view's DRF classes equal to what the fast path emulates.
+# (A comment, not a docstring: drf-spectacular publishes view docstrings.)
 class UsageView(APIView):
     operations = {"POST": "ingestUsage", "DELETE": "cancelUsage"}
 
@@ -169,36 +146,17 @@ class UsageQueryView(APIView):
             raise RequestValidationError(serializer.errors, location="query")
         params = serializer.validated_data
         limit = parse_limit(request)
-        bound = client_tenant_id(request)
-        tenant_id = params.get("tenantId")
-        if bound is not None:
-            if tenant_id is not None and tenant_id != bound:
-                raise NotFound(f"Tenant not found for id {tenant_id}", code="tenant_not_found")
-            tenant_id = bound
-        now = timezone.now()
-        end = _from_seconds(params["endTimeInSeconds"]) if "endTimeInSeconds" in params else now
-        start = (
-            _from_seconds(params["startTimeInSeconds"]) if "startTimeInSeconds" in params else now - timedelta(days=1)
+        query = selectors.usage_query_check(
+            meter=meter,
+            client_tenant_id=client_tenant_id(request),
+            now=timezone.now(),
+            tenant_id=params.get("tenantId"),
+            start=_from_seconds(params["startTimeInSeconds"]) if "startTimeInSeconds" in params else None,
+            end=_from_seconds(params["endTimeInSeconds"]) if "endTimeInSeconds" in params else None,
+            interval=params["timeGroupingInterval"],
+            time_zone=params["timeZone"],
+            group_by=params.get("groupBy"),
         )
-        interval = params["timeGroupingInterval"]
-        errors = {}
-        try:
-            zone = ZoneInfo(params["timeZone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            errors["timeZone"] = [f"unknown IANA time zone {params['timeZone']!r}"]
-        if start >= end:
-            errors["startTimeInSeconds"] = ["startTimeInSeconds must be before endTimeInSeconds"]
-        elif (end - start) / WINDOW_LENGTH[interval] > sbt_settings.USAGE_QUERY_MAX_WINDOWS:
-            errors["timeGroupingInterval"] = [
-                f"the range spans more than {sbt_settings.USAGE_QUERY_MAX_WINDOWS} windows: use a larger interval"
-            ]
-        group_by = params.get("groupBy")
-        if group_by is not None and group_by not in meter.dimensions:
-            errors["groupBy"] = [
-                f"groupBy must be one of the meter's dimensions ({', '.join(meter.dimensions) or 'none'})"
-            ]
-        if errors:
-            raise RequestValidationError(errors, location="query")
         salt = f"metering.usage.{meter.pk}"
         cursor = decode_token(request, salt=salt)
         if cursor is not None:
@@ -208,93 +166,19 @@ class UsageQueryView(APIView):
                     {"next_token": ["next_token is malformed or not for this list"]}, location="query"
                 )
             cursor = tuple(cursor)
-        # one page (plus one result to know whether another page follows), paginated in SQL
-        windows = selectors.usage_windows(
-            meter=meter,
-            tenant_id=tenant_id,
-            start=start,
-            end=end,
-            interval=interval,
-            time_zone=params["timeZone"],
-            group_by=group_by,
-            after=cursor,
-            limit=limit + 1,
-        )
+        # one page, plus one result to know whether another page follows
+        windows = selectors.usage_query_page(query=query, after=cursor, limit=limit + 1)
         page = windows[:limit]
+        zone = ZoneInfo(query.time_zone)
         body = {
             "data": {
                 "meterId": str(meter.pk),
                 "meterApiName": meter.api_name,
                 "aggregation": meter.aggregation,
-                "timeGroupingInterval": interval,
+                "timeGroupingInterval": query.interval,
                 "results": [usage_window_data(window, zone) for window in page],
             }
         }
         if len(windows) > limit:
             body["next_token"] = encode_token(list(usage_window_order(page[-1])), salt=salt)
         return Response(body)
-
-
-def _accepts_json(accept: str | None) -> bool:
-    """Whether DRF's content negotiation would pick plain JSON for this Accept header (only the
-    unambiguous cases: no header, or ranges without parameters that include JSON)."""
-    if not accept:
-        return True
-    ranges = [part.strip() for part in accept.split(",")]
-    return all(";" not in part for part in ranges) and any(
-        part in ("*/*", "application/*", "application/json") for part in ranges
-    )
-
-
-# The fast path parses the body before the token is checked (DRF checks first): it takes only
-# bodies this small, so a client without a valid token cannot make the server parse much. 50
-# events (USAGE_GROUP_COMMIT_MAX_EVENTS) of up to 5 KB each fit.
-FAST_PATH_MAX_BYTES = 256 * 1024
-
-
-def _ingest_fast(request) -> HttpResponse | None:
-    """POST /usage without DRF, or None when the request must go to DRF: anything but a JSON
-    object of a few events with a bearer token in the Authorization header, and any request
-    whose token does not pass (DRF then answers 401 or 403, exactly as it does otherwise).
-    The response is byte for byte DRF's (metering/tests/test_fast_ingest.py compares them)."""
-    content_length = request.META.get("CONTENT_LENGTH")
-    token = parse_bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-    if (
-        token is None
-        or "access_token" in request.GET
-        or request.content_type != "application/json"
-        or not _accepts_json(request.META.get("HTTP_ACCEPT"))
-        or not content_length
-        or not content_length.isdigit()
-        or int(content_length) > min(FAST_PATH_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-    ):
-        return None
-    try:
-        body = StrictJSONParser().parse(io.BytesIO(request.body))
-    except APIException:
-        return None
-    events = body.get("events", [body]) if isinstance(body, dict) else None
-    if not isinstance(events, list) or not events or not services.usage_events_groupable(events):
-        return None
-    bearer = BearerCheck(
-        token=token,
-        uri=request.build_absolute_uri(),
-        method=request.method,
-        scope=scope_for_operation(UsageView.operations["POST"]),
-    )
-    try:
-        result = services.usage_events_ingest_bearer(events=events, bearer=bearer)
-    except services.NotAuthorized:
-        return None
-    except ServiceError as exc:
-        return _json_response(error_body(exc.status_code, exc.message, exc.code, exc.detail), exc.status_code)
-    return _json_response({"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, 201)
-
-
-_ALLOW = ", ".join(UsageView().allowed_methods)
-
-
-def _json_response(data: dict, status_code: int) -> HttpResponse:
-    response = HttpResponse(JSONRenderer().render(data), status=status_code, content_type="application/json")
-    response["Allow"] = _ALLOW
-    return response

@@ -1,4 +1,4 @@
-"""POST /usage's fast path (metering/api/views.py ``_ingest_fast``): the common request is
+"""POST /usage's fast path (metering/api/fast.py ``_ingest_fast``): the common request is
 answered without DRF, its bearer token checked by the group commit together with those of the
 other requests of its group. Every answer must be the one DRF gives, and a token that does not
 pass must store nothing.
@@ -21,10 +21,11 @@ from oauth2_provider.models import get_access_token_model
 
 from accounts.tokens import BearerCheck
 from metering import services
-from metering.api.views import FAST_PATH_MAX_BYTES, _ingest_fast
+from metering.api import fast
+from metering.api.fast import FAST_PATH_MAX_BYTES, NotAuthorized, _ingest_fast
 from metering.models import UsageEvent
-from metering.services import InvalidInput, NotAuthorized
 from sbt_site.conf import sbt_settings
+from sbt_site.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WRITE = "usage/usage_write"
@@ -143,7 +144,8 @@ def test_one_group_checks_every_token_and_stores_only_what_passed(world):
     outcome, and the events of a refused request are not stored."""
 
     def bearer(name):
-        return BearerCheck(token=world[name], uri="http://testserver/api/v1/usage", method="POST", scope=WRITE)
+        check = BearerCheck(token=world[name], uri="http://testserver/api/v1/usage", method="POST", scope=WRITE)
+        return fast.bearer_credentials(check)
 
     batches = [
         ([_event(world, "valid")], bearer("token")),
@@ -167,12 +169,12 @@ def test_one_group_checks_every_token_and_stores_only_what_passed(world):
 def test_the_bearer_path_takes_groupable_batches_only(world):
     check = BearerCheck(token=world["token"], uri="http://testserver/api/v1/usage", method="POST", scope=WRITE)
     with pytest.raises(InvalidInput):
-        services.usage_events_ingest_bearer(events=[], bearer=check)
+        fast.usage_events_ingest_bearer(events=[], bearer=check)
     too_many = [_event(world, f"e{i}") for i in range(sbt_settings.USAGE_GROUP_COMMIT_MAX_EVENTS + 1)]
     with pytest.raises(ValueError, match="groupable"):
-        services.usage_events_ingest_bearer(events=too_many, bearer=check)
+        fast.usage_events_ingest_bearer(events=too_many, bearer=check)
     with pytest.raises(NotAuthorized):
-        services.usage_events_ingest_bearer(events=[_event(world, "x")], bearer=replace(check, token=world["reader"]))
+        fast.usage_events_ingest_bearer(events=[_event(world, "x")], bearer=replace(check, token=world["reader"]))
     assert UsageEvent.objects.count() == 0
 
 

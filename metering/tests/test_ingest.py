@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from metering.models import UsageEvent, UsageEventKey, UsageRollup
 from metering.selectors import usage_window_totals
-from metering.services import usage_events_cancel, usage_events_ingest
+from metering.services import parse_value, usage_events_cancel, usage_events_ingest
 from sbt_site.errors import InvalidInput
 
 
@@ -88,3 +88,11 @@ def test_usage_window_totals_are_hourly_utc_without_cancelled_events_or_partial_
     )
     assert [t.window_start for t in later] == [base + timedelta(hours=1)]
     assert usage_window_totals(meter_api_name="unknown", tenant_id=tenant.pk, start=base, end=base) == []
+
+
+def test_values_up_to_29_digits_before_the_point_are_kept_to_9_places():
+    assert parse_value("12345678901234567890.1234567894") == Decimal("12345678901234567890.123456789")
+    assert parse_value(-(10**28)) == Decimal(-(10**28))
+    for too_large in (10**29, "99999999999999999999999999999.9999999999", "1e400"):
+        with pytest.raises(ValueError, match="too large"):
+            parse_value(too_large)

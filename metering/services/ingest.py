@@ -1,0 +1,113 @@
+"""Usage ingestion: a validated batch stored exactly once by (tenant, eventId), durable on
+return; and the group commit through which small batches sent concurrently to one process
+share one transaction (metering/group_commit.py).
+
+A batch of the group commit comes with its caller's client tenant id, or, for a caller not yet
+authenticated, with ``Credentials``: how to authenticate it is supplied by the caller's layer
+(the API's bearer tokens, metering/api/fast.py), and the group's leader authenticates every
+caller of the group at once. Nothing here knows about HTTP or tokens.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from metering.group_commit import GroupCommit
+from metering.interface import IngestResult
+from metering.services.common import provider
+from metering.services.validation import _check_batch, _contexts, _parse_batch, usage_events_validate
+from sbt_site.conf import sbt_settings
+from sbt_site.errors import InvalidInput
+
+
+def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
+    """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
+    parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
+    with transaction.atomic():
+        return provider().ingest(parsed)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A caller not yet authenticated, and how to authenticate it.
+
+    ``authenticate`` takes the ``value`` of every Credentials of a group that share it, in one
+    call, and returns per value the caller's client tenant id (None: a client bound to no
+    tenant) or the exception its caller raises, nothing of its batch stored.
+    """
+
+    value: object
+    authenticate: Callable[[list], list]
+
+
+def _authenticate(batches: list[tuple[list, object]]) -> list:
+    """Each batch's client tenant id, or the exception its caller raises: the Credentials of
+    the group are checked with one call of each ``authenticate`` among them."""
+    outcomes = [access for _, access in batches]
+    waiting = defaultdict(list)
+    for number, access in enumerate(outcomes):
+        if isinstance(access, Credentials):
+            waiting[access.authenticate].append(number)
+    for authenticate, numbers in waiting.items():
+        checked = authenticate([outcomes[number].value for number in numbers])
+        for number, outcome in zip(numbers, checked, strict=True):
+            outcomes[number] = outcome
+    return outcomes
+
+
+def _ingest_group(batches: list[tuple[list, object]]) -> list:
+    """GroupCommit's flush. ``batches`` are (events, client tenant id or Credentials):
+    authenticate the callers, validate each batch on its own (a bad one fails alone), store
+    the valid ones in one transaction; per batch an IngestResult or the exception to raise
+    (InvalidInput, or what its Credentials' authentication returned)."""
+    outcomes: list = _authenticate(batches)
+    authorized = [number for number, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
+    contexts = _contexts([(batches[number][0], outcomes[number]) for number in authorized])
+    for number, context in zip(authorized, contexts, strict=True):
+        try:
+            outcomes[number] = _parse_batch(batches[number][0], context)
+        except InvalidInput as exc:
+            outcomes[number] = exc
+    valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
+    if valid:
+        with transaction.atomic():
+            results = provider().ingest_many([outcomes[number] for number in valid])
+        for number, result in zip(valid, results, strict=True):
+            outcomes[number] = result
+    return outcomes
+
+
+# Read when a group is taken, so that the setting can change (and tests can override it).
+_group_commit = GroupCommit(_ingest_group, max_size=lambda: sbt_settings.USAGE_GROUP_COMMIT_MAX_GROUP_EVENTS)
+
+
+def usage_events_groupable(events: list) -> bool:
+    """Whether a (checked) batch may share a group commit: small enough, and not sent from
+    inside a transaction."""
+    return len(events) <= sbt_settings.USAGE_GROUP_COMMIT_MAX_EVENTS and not connection.in_atomic_block
+
+
+def usage_events_ingest_shared(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
+    """``usage_events_ingest`` for request handlers: small batches sent concurrently to one
+    process are stored in one shared transaction (metering/group_commit.py), each still
+    validated on its own and durable on return. Larger batches, and callers already inside a
+    transaction (whose uncommitted rows another thread could not see), ingest on their own."""
+    _check_batch(events)
+    if not usage_events_groupable(events):
+        return usage_events_ingest(events=events, client_tenant_id=client_tenant_id)
+    return _group_commit.submit((events, client_tenant_id), size=len(events))
+
+
+def usage_events_ingest_authenticating(*, events: list, credentials: Credentials) -> IngestResult:
+    """``usage_events_ingest_shared`` for a caller not yet authenticated: the group commit's
+    leader authenticates it together with the other callers of its group, in one call of
+    ``credentials.authenticate`` (for the API, one token query instead of one per request).
+    Raises what that returned for a caller that does not pass, InvalidInput for a batch that
+    does not; the batch must be groupable (``usage_events_groupable``)."""
+    _check_batch(events)
+    if not usage_events_groupable(events):
+        raise ValueError("usage_events_ingest_authenticating takes groupable batches only")
+    return _group_commit.submit((events, credentials), size=len(events))
