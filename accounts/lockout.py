@@ -65,7 +65,9 @@ def oauth_client_id(request: HttpRequest) -> str:
 
 
 def oauth_client_name(client_id: str) -> str:
-    """The name the client's failures are counted under: ``client:<client_id>``."""
+    """The name the client's failures are counted under: ``client:<client_id>``. Requests that
+    name no client share ``client:``; no legitimate one does (introspecting with a bearer token
+    instead needs a scope no client here can get)."""
     return (CLIENT_PREFIX + client_id)[:_NAME_MAX_LENGTH]
 
 
