@@ -2,82 +2,24 @@
 
 DOT's default URL list also serves its application-management pages (any logged-in user could
 register clients with any grant), device flow and dynamic registration; none of those is part
-of this control plane, so only the endpoints below are mounted.
+of this control plane, so only the endpoints below are mounted. The views that differ from
+DOT's (login, authorization, and the lockout of the client endpoints) are in
+accounts/oauth_views.py.
 """
 
-from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
-from django.urls import path, reverse_lazy
-from django.utils.decorators import method_decorator
-from django.views.decorators.csrf import csrf_exempt
+from django.urls import path
 from oauth2_provider import urls as dot_urls
-from oauth2_provider import views as dot_views
-from oauth2_provider.exceptions import OAuthToolkitError
-from oauthlib import oauth2
 
-from accounts.scopes import scopes_for_user
-
-
-class LoginView(auth_views.LoginView):
-    """The login page of the authorization-code flow: the admin's look, open to every enabled
-    user (the admin's own login accepts staff only)."""
-
-    template_name = "admin/login.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context.update(admin.site.each_context(self.request))
-        context.update(title="Log in", app_path=self.request.get_full_path())
-        return context
-
-
-class AuthorizationView(dot_views.AuthorizationView):
-    login_url = reverse_lazy("oauth2_provider:login")
-
-    def validate_authorization_request(self, request):
-        """The requested (or default) scopes, narrowed to what the user's role allows.
-
-        RFC 6749 §3.3 lets the server grant less than was asked; the token response then names
-        the scopes granted. Narrowing here, before the consent screen, makes the screen, the code,
-        the token response and the JWT agree. Nothing left is ``invalid_scope``.
-        """
-        scopes, credentials = super().validate_authorization_request(request)
-        if request.user.is_authenticated:
-            scopes = scopes_for_user(scopes, request.user)
-            if not scopes:
-                error = oauth2.InvalidScopeError(
-                    description="None of the requested scopes is allowed for this user's role",
-                    state=credentials.get("state"),
-                )
-                raise OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"])
-        return scopes, credentials
-
-
-@method_decorator(csrf_exempt, name="dispatch")  # as DOT's own: a client endpoint, no browser form
-class IntrospectTokenView(dot_views.IntrospectTokenView):
-    """RFC 7662 introspection. A caller without valid client credentials (or a token with the
-    introspection scope) gets RFC 6749's 401 ``invalid_client`` as JSON, like the token and
-    revocation endpoints, instead of django-oauth-toolkit's empty text/html 403."""
-
-    def dispatch(self, request, *args, **kwargs):
-        response = super().dispatch(request, *args, **kwargs)
-        if response.status_code == 403 and not response.content:
-            refused = JsonResponse({"error": "invalid_client"}, status=401)
-            refused["WWW-Authenticate"] = 'Basic realm="introspect"'
-            refused["Cache-Control"] = "no-store"
-            return refused
-        return response
-
+from accounts import oauth_views
 
 app_name = "oauth2_provider"
 
 urlpatterns = [
-    path("login/", LoginView.as_view(), name="login"),
-    path("authorize/", AuthorizationView.as_view(), name="authorize"),
-    path("token/", dot_views.TokenView.as_view(), name="token"),
-    path("revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", IntrospectTokenView.as_view(), name="introspect"),
+    path("login/", oauth_views.LoginView.as_view(), name="login"),
+    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("token/", oauth_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
     *dot_urls.metadata_urlpatterns,
     *dot_urls.oidc_urlpatterns,
 ]

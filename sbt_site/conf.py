@@ -110,6 +110,10 @@ DEFAULTS = {
         "fetchBilling",
     ],
     # IAuth (accounts app).
+    # Reverse proxies in front of the server that append the address they saw to X-Forwarded-For:
+    # the client's address, which failed logins are counted under, is the one the outermost saw
+    # (accounts.lockout.client_ip). 0 trusts no header: the peer's address (SBT_TRUSTED_PROXY_COUNT).
+    "TRUSTED_PROXY_COUNT": 0,
     # The ``aud`` of access tokens; empty means SBT_PUBLIC_URL + "/api/v1/".
     "AUTH_JWT_AUDIENCE": "",
     # GET /users page size maximum (SBT's Cognito limit).

@@ -14,6 +14,7 @@ docs/operations.md lists every variable.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,6 +51,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_lockout_parameters(name: str, default: str) -> list:
+    """django-axes' AXES_LOCKOUT_PARAMETERS from a comma-separated list of counters, each
+    ``username``, ``ip_address`` or both joined by ``+`` (one counter per pair)."""
+    parameters = []
+    for item in (os.environ.get(name) or default).split(","):
+        names = [part.strip() for part in item.split("+")]
+        if not set(names) <= {"username", "ip_address"}:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not username, ip_address or username+ip_address")
+        parameters.append(names[0] if len(names) == 1 else names)
+    return parameters
 
 
 SBT_ENV = os.environ.get("SBT_ENV", "development")
@@ -104,6 +117,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "sbt_site",
     "accounts",
     "tenants",
@@ -121,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sbt_site.urls"
@@ -190,6 +206,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -227,6 +248,33 @@ if PRODUCTION:
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Throttling and lockout (django-axes; docs/operations.md "Throttling and lockout") ----------
+# Failed logins (/admin/login/, /o/login/) and failed client authentications (/o/token/,
+# /o/revoke_token/, /o/introspect/; accounts/lockout.py) count per account or client and per
+# address (SBT_LOCKOUT_PARAMETERS); at the limit, that account or address is refused for the
+# cool-off, even with the right password or secret, and without checking it. Attempts are rows in
+# the database: the handler works on SQLite and PostgreSQL alike, is shared by every process,
+# survives restarts, and is what axes' admin pages and axes_reset* commands read and clear.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("SBT_LOCKOUT_FAILURES", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("SBT_LOCKOUT_COOLOFF_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = env_lockout_parameters("SBT_LOCKOUT_PARAMETERS", "username,ip_address")
+# The cool-off runs from the failure that locked: refused attempts during it are not counted, as
+# the token endpoint does not count them either (it answers before checking the secret).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Kept out of the failed attempts' stored form data (axes masks "password" by itself).
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "client_secret",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "token",
+]
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -371,7 +419,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- The control plane's own settings ----------------------------------------------------------
 # Read through sbt_site.conf.sbt_settings, which fills in defaults (see that module).
-SBT = {}
+SBT = {
+    # Reverse proxies in front of the server, each appending the address it saw to X-Forwarded-For;
+    # 0 (the default) trusts no such header and takes the peer's address (accounts/lockout.py).
+    "TRUSTED_PROXY_COUNT": env_int("SBT_TRUSTED_PROXY_COUNT", 0),
+}
 
 # Providers, shaped like STORAGES; loaded by sbt_site.providers.get_provider(name).
 SBT_PROVIDERS = {}
