@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
 from metering.group_commit import GroupCommit
 from metering.interface import IngestResult
@@ -26,8 +26,26 @@ from sbt_site.errors import InvalidInput
 def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
     """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
     parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
-    with transaction.atomic():
-        return provider().ingest(parsed)
+    return _store([parsed])[0]
+
+
+# PostgreSQL's numeric_value_out_of_range: a rollup's total would pass what its column holds.
+NUMERIC_OUT_OF_RANGE = "22003"
+
+
+def _store(batches: list[list]) -> list[IngestResult]:
+    """Store validated batches in one transaction. A total that would overflow the rollups'
+    columns (values up to 10**29 each are valid, their sum may not be) is the sender's 422."""
+    try:
+        with transaction.atomic():
+            return provider().ingest_many(batches)
+    except DataError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != NUMERIC_OUT_OF_RANGE:
+            raise
+        raise InvalidInput(
+            "These events would take a usage total past 10^29, the most the rollups hold; nothing was stored",
+            code="usage_total_out_of_range",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,24 @@ class Credentials:
     authenticate: Callable[[list], list]
 
 
+def _one_by_one(compute: Callable[[list], list], items: list) -> list:
+    """``compute(items)``, one outcome per item; if it raises, ``compute`` on each item alone, so
+    that an item whose content makes it fail (an error nobody foresaw) fails alone and never
+    the other callers of its group. The exception is the failing item's outcome."""
+    try:
+        return compute(items)
+    except Exception:
+        if len(items) == 1:
+            raise
+    outcomes = []
+    for item in items:
+        try:
+            outcomes.extend(compute([item]))
+        except Exception as exc:  # noqa: BLE001 (that caller's own error, raised in its thread)
+            outcomes.append(exc)
+    return outcomes
+
+
 def _authenticate(batches: list[tuple[list, object]]) -> list:
     """Each batch's client tenant id, or the exception its caller raises: the Credentials of
     the group are checked with one call of each ``authenticate`` among them."""
@@ -52,30 +88,42 @@ def _authenticate(batches: list[tuple[list, object]]) -> list:
         if isinstance(access, Credentials):
             waiting[access.authenticate].append(number)
     for authenticate, numbers in waiting.items():
-        checked = authenticate([outcomes[number].value for number in numbers])
+        checked = _one_by_one(authenticate, [outcomes[number].value for number in numbers])
         for number, outcome in zip(numbers, checked, strict=True):
             outcomes[number] = outcome
     return outcomes
+
+
+def _validate(batch: tuple[list, UUID | None], context) -> list | InvalidInput:
+    try:
+        return _parse_batch(batch[0], context)
+    except InvalidInput as exc:
+        return exc
 
 
 def _ingest_group(batches: list[tuple[list, object]]) -> list:
     """GroupCommit's flush. ``batches`` are (events, client tenant id or Credentials):
     authenticate the callers, validate each batch on its own (a bad one fails alone), store
     the valid ones in one transaction; per batch an IngestResult or the exception to raise
-    (InvalidInput, or what its Credentials' authentication returned)."""
+    (InvalidInput, or what its Credentials' authentication returned).
+
+    One caller's request must never fail another's: every step that works on the whole group
+    (authentication, the meter and tenant reads, the shared transaction) is retried batch by
+    batch when it raises, so only the batch that caused the error gets it.
+    """
     outcomes: list = _authenticate(batches)
     authorized = [number for number, outcome in enumerate(outcomes) if not isinstance(outcome, BaseException)]
-    contexts = _contexts([(batches[number][0], outcomes[number]) for number in authorized])
-    for number, context in zip(authorized, contexts, strict=True):
-        try:
-            outcomes[number] = _parse_batch(batches[number][0], context)
-        except InvalidInput as exc:
-            outcomes[number] = exc
+
+    def validated(numbers: list[int]) -> list:
+        contexts = _contexts([(batches[number][0], outcomes[number]) for number in numbers])
+        return [_validate(batches[number], context) for number, context in zip(numbers, contexts, strict=True)]
+
+    for number, outcome in zip(authorized, _one_by_one(validated, authorized), strict=True):
+        outcomes[number] = outcome
     valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
     if valid:
-        with transaction.atomic():
-            results = provider().ingest_many([outcomes[number] for number in valid])
-        for number, result in zip(valid, results, strict=True):
+        stored = _one_by_one(_store, [outcomes[number] for number in valid])
+        for number, result in zip(valid, stored, strict=True):
             outcomes[number] = result
     return outcomes
 

@@ -312,7 +312,7 @@ def _contexts(batches: list[tuple[list, UUID | None]]) -> list[_Context]:
         for event in events:
             if isinstance(event, dict):
                 meter_name, tenant = event.get("meterApiName"), event.get("tenantId")
-                if isinstance(meter_name, str):
+                if isinstance(meter_name, str) and storable_text(meter_name):  # else unknown, not a SQL error
                     meter_names.add(meter_name)
                 if tenant is not None:
                     tenant_texts.add(str(tenant))  # a batch names a few tenants many times
