@@ -66,14 +66,16 @@ def operation_authorize(caller: Caller, operation: str) -> None:
         raise Forbidden("Forbidden")
 
 
-def tenant_in_reach(*, bound: UUID | None, requested: UUID | None, not_found: str) -> UUID | None:
+def tenant_in_reach(
+    *, bound: UUID | None, requested: UUID | None, not_found: str, code: str | None = None
+) -> UUID | None:
     """The tenant a call acts on. An unbound caller acts on the tenant it names (or on none); a
     tenant-bound caller (``bound``) acts on its own, and naming another is ``NotFound(not_found)``
     (a 404, as for an id that does not exist, so ids do not leak)."""
     if bound is None:
         return requested
     if requested is not None and str(requested) != str(bound):
-        raise NotFound(not_found)
+        raise NotFound(not_found, code=code)
     return bound
 
 

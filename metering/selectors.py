@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import QuerySet
 
+from accounts.boundary import tenant_in_reach
 from metering.interface import MeterInfo, UsageQuery, UsageWindow
 from metering.models import Meter
 from metering.services.common import invalid_fields
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import NotFound
 from sbt_site.providers import get_provider
 
 
@@ -143,10 +143,10 @@ def usage_query_check(
     tenant (another one is NotFound, so ids do not leak); the range defaults to the day before
     ``now``, must not be empty nor span more than USAGE_QUERY_MAX_WINDOWS windows; ``group_by``
     must be one of the meter's dimensions. InvalidInput names every bad query parameter."""
-    if client_tenant_id is not None:
-        if tenant_id is not None and tenant_id != client_tenant_id:
-            raise NotFound(f"Tenant not found for id {tenant_id}", code="tenant_not_found")
-        tenant_id = client_tenant_id
+    not_found = f"Tenant not found for id {tenant_id}"
+    tenant_id = tenant_in_reach(
+        bound=client_tenant_id, requested=tenant_id, not_found=not_found, code="tenant_not_found"
+    )
     end = end if end is not None else now
     start = start if start is not None else now - timedelta(days=1)
     errors = {}

@@ -19,11 +19,12 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.boundary import tenant_in_reach
 from metering.interface import UsageEventIn
 from metering.models import Meter, MeteringCustomer
 from sbt_site.conf import sbt_settings
 from sbt_site.db import db_value, execute_prepared, in_list, model_columns, storable_text
-from sbt_site.errors import InvalidInput
+from sbt_site.errors import InvalidInput, NotFound
 from tenants.models import Tenant
 
 VALUE_QUANTUM = Decimal("0.000000001")  # values are stored with 9 decimal places
@@ -205,23 +206,25 @@ def _parse_event(raw, index: int, context: _Context, errors: list) -> UsageEvent
 
 
 def _parse_tenant(raw: dict, index: int, context: _Context, errors: list) -> UUID | None:
+    """The event's tenant: the one it names, or a tenant-bound client's own when it names none;
+    it must exist and be active either way."""
     raw_tenant = raw.get("tenantId")
-    if raw_tenant is None:
-        if context.client_tenant_id is not None:
-            return context.client_tenant_id
+    if raw_tenant is None and context.client_tenant_id is None:
         _error(errors, index, "tenantId", "tenantId is required", "missing")
         return None
     try:
-        tenant_id = _uuid(str(raw_tenant))
+        requested = None if raw_tenant is None else _uuid(str(raw_tenant))
     except ValueError:
         _error(errors, index, "tenantId", "tenantId must be a UUID", "value_error")
         return None
-    active = context.tenants.get(tenant_id)
-    # a tenant-bound client learns nothing about other tenants: same message as unknown
-    if active is None or (context.client_tenant_id is not None and tenant_id != context.client_tenant_id):
-        _error(errors, index, "tenantId", f"unknown tenant {tenant_id}", "unknown_tenant")
+    try:
+        tenant_id = tenant_in_reach(bound=context.client_tenant_id, requested=requested, not_found="")
+    except NotFound:
+        tenant_id = None  # a tenant-bound client learns nothing about other tenants: as unknown
+    if tenant_id is None or context.tenants.get(tenant_id) is None:
+        _error(errors, index, "tenantId", f"unknown tenant {requested or context.client_tenant_id}", "unknown_tenant")
         return None
-    if not active or tenant_id in context.offboarded:
+    if not context.tenants[tenant_id] or tenant_id in context.offboarded:
         _error(errors, index, "tenantId", f"tenant {tenant_id} is offboarded: its usage is refused", "tenant_inactive")
         return None
     return tenant_id

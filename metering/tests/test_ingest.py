@@ -96,3 +96,18 @@ def test_values_up_to_29_digits_before_the_point_are_kept_to_9_places():
     for too_large in (10**29, "99999999999999999999999999999.9999999999", "1e400"):
         with pytest.raises(ValueError, match="too large"):
             parse_value(too_large)
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["tenantId given", "tenantId omitted"])
+def test_an_inactive_tenants_bound_client_cannot_ingest_even_without_naming_it(make_tenant, make_meter, named):
+    """The implicit tenant of a tenant-bound client goes through the same active check as a named
+    one: a deactivated or offboarded tenant's usage is refused either way."""
+    meter = make_meter()
+    gone = make_tenant("gone", active=False)
+    event = {"eventId": "e1", "meterApiName": meter.api_name, "meterValue": 1}
+    if named:
+        event["tenantId"] = str(gone.pk)
+    with pytest.raises(InvalidInput) as refused:
+        usage_events_ingest(events=[event], client_tenant_id=gone.pk)
+    assert [item["type"] for item in refused.value.detail] == ["tenant_inactive"]
+    assert not UsageEvent.objects.exists()
