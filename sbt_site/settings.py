@@ -9,7 +9,9 @@ key persisted in ``var/``. Environment variables switch each part to production:
 - ``SBT_ENV=production`` production security settings; needs ``DJANGO_SECRET_KEY``,
                           ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and ``OIDC_RSA_PRIVATE_KEY``
 
-docs/operations.md lists every variable.
+docs/operations.md lists every variable. One module on purpose, though long: every setting
+and the environment variable behind it can be read top to bottom in one place, as Django's own
+settings are.
 """
 
 import os
