@@ -13,7 +13,8 @@ integrations': fail closed, so an operation added later is refused to tenant-bou
 until it is listed.
 
 Every REST route asks through ``sbt_site.api.permissions.HasOperationScope``; every inbound
-event type through the operation its handler declares (``events.registry.inbound_handler``).
+event type of POST /events through the operation it performs, besides putEvents
+(``events.registry.inbound_operation``: the event catalogue's, or its inbound handler's).
 """
 
 from dataclasses import dataclass

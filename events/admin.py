@@ -69,11 +69,21 @@ def _report(modeladmin, request, done: int, what: str) -> None:
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("detail_type", "tenant", "direction", "source", "created", "dispatched_at")
+    list_display = ("detail_type", "tenant", "direction", "source", "sent_by", "created", "dispatched_at")
     list_filter = ("detail_type", "direction", DispatchedFilter, DeliveryStatusFilter)
-    search_fields = ("id", "detail_type", "detail__tenantId", "detail__tenantRegistrationId")
+    search_fields = ("id", "detail_type", "sender", "detail__tenantId", "detail__tenantRegistrationId")
     date_hierarchy = "created"
-    fields = ("id", "detail_type", "tenant", "source", "direction", "detail_json", "created", "dispatched_at")
+    fields = (
+        "id",
+        "detail_type",
+        "tenant",
+        "source",
+        "sent_by",
+        "direction",
+        "detail_json",
+        "created",
+        "dispatched_at",
+    )
     readonly_fields = fields
     inlines = (DeliveryInline, HandlerRunInline)
     actions = ("replay_event",)
@@ -95,6 +105,13 @@ class EventAdmin(admin.ModelAdmin):
         except NoReverseMatch:  # the tenants app is not installed
             return str(tenant_id)
         return format_html('<a href="{}">{}</a>', url, tenant_id)
+
+    @admin.display(description="sender")
+    def sent_by(self, event):
+        """Who really sent the event (its ``source`` is what the sender claimed)."""
+        if event.direction == Event.Direction.OUTBOUND:
+            return "control plane"
+        return f"client {event.sender}" if event.sender else "-"
 
     @admin.display(description="detail")
     def detail_json(self, event):

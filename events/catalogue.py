@@ -1,8 +1,16 @@
-"""SBT's standard events, their sources, and the wire spelling of their names.
+"""SBT's standard events, their sources, the wire spelling of their names, and what an
+inbound event may claim to be.
 
 Inside the control plane an event type is always its plain name (``onboardingRequest``). On the
 wire it is spelled as ``SBT["EVENT_NAME_STYLE"]`` says: ``"plain"``, or ``"sbt_aws"`` for SBT's
 ``sbt_aws_onboardingRequest``. Inbound events are accepted in either spelling.
+
+An application-plane event reports something the control plane then records as if an API
+operation had been called (``provisionSuccess`` updates a registration, ``ingestUsage`` stores
+usage), so sending one is performing that IAuth operation. ``APPLICATION_PLANE_OPERATIONS``
+declares which (an inbound handler restates it, checked against this at startup by
+``events.registry.inbound_handler``); the tenant boundary (accounts.boundary) asks for that
+operation, besides ``putEvents``, before anything is stored.
 """
 
 from sbt_site.conf import sbt_settings
@@ -18,25 +26,42 @@ CONTROL_PLANE_EVENTS = (
     "billingFailure",
 )
 
-APPLICATION_PLANE_EVENTS = (
-    "provisionSuccess",
-    "provisionFailure",
-    "deprovisionSuccess",
-    "deprovisionFailure",
-    "activateSuccess",
-    "activateFailure",
-    "deactivateSuccess",
-    "deactivateFailure",
-    "onboardingSuccess",
-    "onboardingFailure",
-    "offboardingSuccess",
-    "offboardingFailure",
-    "ingestUsage",
-)
+# The IAuth operation (a key of SBT["SCOPES"]) each application-plane event stands for. Every
+# provisioning outcome reports on a registration, whether or not a handler applies it yet: a
+# subscriber trusting an activateSuccess must be able to trust that its sender may change
+# registrations. Only the operator and unbound integrations may (by default it is not one of
+# SBT["TENANT_OPERATIONS"]).
+APPLICATION_PLANE_OPERATIONS = {
+    "provisionSuccess": "updateTenantRegistration",
+    "provisionFailure": "updateTenantRegistration",
+    "deprovisionSuccess": "updateTenantRegistration",
+    "deprovisionFailure": "updateTenantRegistration",
+    "activateSuccess": "updateTenantRegistration",
+    "activateFailure": "updateTenantRegistration",
+    "deactivateSuccess": "updateTenantRegistration",
+    "deactivateFailure": "updateTenantRegistration",
+    "onboardingSuccess": "updateTenantRegistration",
+    "onboardingFailure": "updateTenantRegistration",
+    "offboardingSuccess": "updateTenantRegistration",
+    "offboardingFailure": "updateTenantRegistration",
+    "ingestUsage": "ingestUsage",
+}
+
+APPLICATION_PLANE_EVENTS = tuple(APPLICATION_PLANE_OPERATIONS)
+
+# What sending any event is; a custom event type (not in the catalogue) needs nothing more
+# unless an inbound handler of it declares more (events.registry.inbound_handler).
+PUT_EVENTS_OPERATION = "putEvents"
 
 STANDARD_EVENTS = CONTROL_PLANE_EVENTS + APPLICATION_PLANE_EVENTS
 
 SBT_AWS_PREFIX = "sbt_aws_"
+
+
+def catalogue_operation(name: str) -> str | None:
+    """The operation the application-plane event ``name`` (plain) stands for, or None when it
+    is not one."""
+    return APPLICATION_PLANE_OPERATIONS.get(name)
 
 
 def canonical_name(name: str) -> str:
@@ -53,6 +78,12 @@ def wire_name(name: str) -> str:
 
 def control_plane_source() -> str:
     return sbt_settings.EVENT_SOURCE_CONTROL_PLANE
+
+
+def is_control_plane_source(source: str) -> bool:
+    """Whether ``source`` claims to be the control plane: its source in any case, give or take
+    spaces, since a receiver may compare loosely."""
+    return source.strip().casefold() == control_plane_source().strip().casefold()
 
 
 def application_plane_source() -> str:
@@ -88,3 +119,24 @@ def _edit_distance(a: str, b: str) -> int:
                 row[j] = min(row[j], rows[i - 2][j - 2] + 1)
         rows.append(row)
     return rows[-1][-1]
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` (in either spelling) cannot name an event type, or None.
+
+    One rule for the names subscriptions list and the names POST /events sends: a name may not
+    carry the ``sbt_aws_`` prefix (any case) once its one optional prefix is removed
+    (``sbt_aws_sbt_aws_onboardingRequest``), nor be a near-miss of a standard name
+    (``OnboardingRequest``, ``onbordingRequest``): a receiver comparing loosely would take it
+    for the standard event, and a subscription naming it would receive nothing.
+    """
+    plain = canonical_name(name)
+    if plain.casefold().startswith(SBT_AWS_PREFIX):
+        return f"{name!r} is not an event type: the {SBT_AWS_PREFIX} prefix is reserved for SBT's standard events"
+    standard = standard_name_near(plain)
+    if standard is not None:
+        return (
+            f"{name!r} is not an SBT event type: did you mean {standard!r}? (a custom event type must not "
+            "be a near-miss of a standard one)"
+        )
+    return None

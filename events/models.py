@@ -8,6 +8,7 @@ class Event(models.Model):
     """One event on the bus: the outbox row written in the transaction that caused it.
 
     ``detail_type`` is the plain name (``onboardingRequest``), whatever spelling came in.
+    ``sender`` names who sent an inbound event, since its ``source`` is only what the sender said.
     """
 
     class Direction(models.TextChoices):
@@ -23,6 +24,12 @@ class Event(models.Model):
         choices=Direction.choices,
         default=Direction.OUTBOUND,
         help_text="outbound: published by the control plane; inbound: received from the application plane.",
+    )
+    sender = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Inbound: the OAuth client id that sent the event (told to every webhook receiving it). "
+        "Empty for the control plane's own events.",
     )
     created = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(

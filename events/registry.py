@@ -1,4 +1,4 @@
-"""In-process subscribers to the event bus.
+"""In-process subscribers to the event bus, and the inbound handlers of POST /events.
 
 An app subscribes in its ``handlers.py`` (imported from its ``AppConfig.ready``)::
 
@@ -21,6 +21,9 @@ the other handlers. A handler must be idempotent: it can run again after a crash
 
 from collections import defaultdict
 from collections.abc import Callable
+
+from accounts.boundary import scope_for_operation
+from events.catalogue import CONTROL_PLANE_EVENTS, PUT_EVENTS_OPERATION, catalogue_operation
 
 Handler = Callable[["events.models.Event"], None]  # noqa: F821
 
@@ -70,25 +73,62 @@ def handler_by_name(name: str) -> Handler | None:
 # receives the event's ``detail`` and the calling client's tenant binding, and rejects the
 # whole request by raising a ``sbt_site.errors.ServiceError`` (nothing is stored then).
 #
-#     @inbound_handler("provisionSuccess")
+#     @inbound_handler("provisionSuccess", operation="updateTenantRegistration")
 #     def apply_provision_success(detail: dict, *, client_tenant_id) -> None: ...
+#
+# Sending the event performs that IAuth operation: the tenant boundary (accounts.boundary) must
+# allow it to the caller, besides putEvents, before anything of the request is stored.
 
 InboundHandler = Callable[..., None]
 
-_inbound_handlers: dict[str, list[InboundHandler]] = defaultdict(list)
+_inbound_handlers: dict[str, dict[InboundHandler, str]] = defaultdict(dict)  # type -> handler -> operation
 
 
-def inbound_handler(*detail_types: str):
-    """Register the decorated function to run synchronously for inbound ``detail_types``."""
+def inbound_handler(*detail_types: str, operation: str):
+    """Register the decorated function to run synchronously for inbound ``detail_types``, each
+    of which performs ``operation`` (an IAuth operation name of ``SBT["SCOPES"]``).
+
+    For the catalogue's application-plane events the catalogue is the declaration
+    (``events.catalogue.APPLICATION_PLANE_OPERATIONS``, which also covers the events no handler
+    applies) and ``operation`` restates it where the handler is read: a disagreement raises
+    ValueError at startup, so the two cannot drift apart. For a custom event type the handlers'
+    ``operation`` is the declaration; all of a type's handlers must declare the same one.
+    Control-plane events cannot be received, so they cannot have inbound handlers.
+    """
+    scope_for_operation(operation)  # ImproperlyConfigured for an operation without a scope
 
     def register(handler: InboundHandler) -> InboundHandler:
         for detail_type in detail_types:
-            if handler not in _inbound_handlers[detail_type]:
-                _inbound_handlers[detail_type].append(handler)
+            if detail_type in CONTROL_PLANE_EVENTS:
+                raise ValueError(f"{detail_type} is published by the control plane: it has no inbound handlers")
+            declared = _declared_operation(detail_type)
+            if declared is not None and operation != declared:
+                raise ValueError(
+                    f"Inbound handler {handler.__module__}.{handler.__qualname__} declares {operation!r} for "
+                    f"{detail_type}, which performs {declared!r}"
+                )
+            _inbound_handlers[detail_type].setdefault(handler, operation)
         return handler
 
     return register
 
 
 def inbound_handlers_for(detail_type: str) -> list[InboundHandler]:
-    return list(_inbound_handlers.get(detail_type, []))
+    return list(_inbound_handlers.get(detail_type, {}))
+
+
+def inbound_handled_types() -> list[str]:
+    """The event types that have inbound handlers."""
+    return sorted(detail_type for detail_type, handlers in _inbound_handlers.items() if handlers)
+
+
+def _declared_operation(detail_type: str) -> str | None:
+    handlers = _inbound_handlers.get(detail_type)
+    return catalogue_operation(detail_type) or (next(iter(handlers.values())) if handlers else None)
+
+
+def inbound_operation(detail_type: str) -> str:
+    """The operation sending an event of ``detail_type`` (plain name) performs: the catalogue's
+    for an application-plane event, its handlers' for a custom type that has some, else
+    putEvents (what sending any event is)."""
+    return _declared_operation(detail_type) or PUT_EVENTS_OPERATION

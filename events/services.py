@@ -1,4 +1,11 @@
-"""Writes of the event bus: publish, dispatch to subscribers, sweep."""
+"""Writes of the event bus: publish, dispatch to subscribers, sweep, webhook subscriptions and
+their deliveries, and inbound events.
+
+Longer than a module should be, on purpose for now: subscriber runs and webhook deliveries share
+one retry state machine (``_attempt_record``) and one sweep, which are easiest to keep honest
+side by side; the next split would move subscriptions and inbound events to modules of a
+``services`` package re-exporting these names.
+"""
 
 import logging
 import random
@@ -12,12 +19,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.boundary import Caller, operation_authorize, tenant_visible
 from events import crypto, egress, webhooks
-from events.catalogue import application_plane_source, canonical_name, control_plane_source, standard_name_near
+from events.catalogue import (
+    PUT_EVENTS_OPERATION,
+    application_plane_source,
+    canonical_name,
+    control_plane_source,
+    name_refusal,
+)
 from events.models import Delivery, Event, HandlerRun, Subscription
-from events.registry import handler_by_name, inbound_handlers_for, subscribers_for
+from events.registry import handler_by_name, inbound_handlers_for, inbound_operation, subscribers_for
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import InvalidInput, ServiceError
+from sbt_site.errors import Forbidden, InvalidInput, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +42,20 @@ def event_publish(
     detail: dict,
     source: str | None = None,
     direction: str = Event.Direction.OUTBOUND,
+    sender: str = "",
 ) -> Event:
     """Write an event to the outbox, inside the caller's transaction.
 
     It is dispatched after that transaction commits; if the transaction rolls back, nobody ever
     sees the event. If the process dies between commit and enqueue, the periodic sweep
-    dispatches it.
+    dispatches it. ``sender`` is the client id of who sent an inbound event.
     """
     event = Event.objects.create(
-        detail_type=detail_type, detail=detail, source=source or control_plane_source(), direction=direction
+        detail_type=detail_type,
+        detail=detail,
+        source=source or control_plane_source(),
+        direction=direction,
+        sender=sender,
     )
     if sbt_settings.EVENT_DISPATCH_ON_COMMIT:
         from events.tasks import dispatch_event
@@ -224,8 +243,9 @@ def subscription_url_validate(url: str) -> str:
 def event_types_normalize(event_types: list[str]) -> list[str]:
     """Plain, de-duplicated names; InvalidInput names the first that cannot be an event type.
 
-    Custom names are allowed, except one a typo away from a standard event (``onbordingRequest``):
-    it would subscribe to nothing, silently."""
+    Custom names are allowed, except those ``events.catalogue.name_refusal`` refuses (the rule
+    POST /events follows too): one a typo away from a standard event (``onbordingRequest``) would
+    subscribe to nothing, silently."""
     names = []
     for raw in event_types:
         name = canonical_name(raw.strip())
@@ -234,13 +254,9 @@ def event_types_normalize(event_types: list[str]) -> list[str]:
                 f"{raw!r} is not an event type name (no spaces, 1 to {EVENT_TYPE_MAX_LENGTH} characters)",
                 detail=[{"loc": ["eventTypes"], "msg": "invalid event type", "type": "value_error"}],
             )
-        standard = standard_name_near(name)
-        if standard is not None:
-            raise InvalidInput(
-                f"{raw!r} is not an SBT event type: did you mean {standard!r}? (a custom event type must not "
-                "be a near-miss of a standard one)",
-                detail=[{"loc": ["eventTypes"], "msg": f"did you mean {standard!r}?", "type": "value_error"}],
-            )
+        refusal = name_refusal(raw.strip())
+        if refusal is not None:
+            raise InvalidInput(refusal, detail=[{"loc": ["eventTypes"], "msg": refusal, "type": "value_error"}])
         names.append(name)
     return list(dict.fromkeys(names))
 
@@ -425,13 +441,19 @@ def subscription_send_test_event(*, subscription: Subscription) -> Delivery:
 
 
 @transaction.atomic
-def events_receive(*, entries: list[dict], client_tenant_id=None) -> list[Event]:
+def events_receive(*, entries: list[dict], caller: Caller) -> list[Event]:
     """Store events the application plane sent and apply them, all or nothing.
 
-    Each entry is ``{"detail-type", "source"?, "detail"}`` (already shape-checked). Inbound
-    handlers (``events.registry.inbound_handler``) run here, synchronously; a ServiceError from
-    one rolls the whole batch back. The in-process subscribers run after commit, as for any event.
+    Each entry is ``{"detail-type", "source"?, "detail"}``, already checked by
+    ``events.api.serializers.EventEntryInput`` (shape, and no control-plane name or source).
+    First every entry is authorized (``_entry_authorize``): one refusal is a ``Forbidden`` and
+    nothing is stored. Then inbound handlers (``events.registry.inbound_handler``) run here,
+    synchronously, with the caller's tenant binding; a ServiceError from one rolls the whole
+    batch back. The events name their sender (``caller.client_id``), and the in-process
+    subscribers run after commit, as for any event.
     """
+    for entry in entries:
+        _entry_authorize(caller, entry)
     events = []
     for index, entry in enumerate(entries):
         detail_type = canonical_name(entry["detail-type"])
@@ -440,12 +462,26 @@ def events_receive(*, entries: list[dict], client_tenant_id=None) -> list[Event]
             detail=entry["detail"],
             source=entry.get("source") or application_plane_source(),
             direction=Event.Direction.INBOUND,
+            sender=caller.client_id or "",
         )
         try:
             for handler in inbound_handlers_for(detail_type):
-                handler(entry["detail"], client_tenant_id=client_tenant_id)
+                handler(entry["detail"], client_tenant_id=caller.tenant_id)
         except ServiceError as exc:
             exc.entry_index = index  # lets the API say which entry of a batch was refused
             raise
         events.append(event)
     return events
+
+
+def _entry_authorize(caller: Caller, entry: dict) -> None:
+    """Raise ``Forbidden`` unless ``caller`` may send ``entry``: putEvents, and the operation its
+    type performs (``events.registry.inbound_operation``: provisioning results change
+    registrations, ingestUsage stores usage). A tenant-bound caller may moreover speak only of
+    its own tenant: a ``detail.tenantId`` naming another (or no valid) tenant is refused, so
+    subscribers never receive one tenant's event about another."""
+    operation_authorize(caller, PUT_EVENTS_OPERATION)
+    operation_authorize(caller, inbound_operation(canonical_name(entry["detail-type"])))
+    detail = entry["detail"]
+    if isinstance(detail, dict) and "tenantId" in detail and not tenant_visible(caller, detail["tenantId"]):
+        raise Forbidden("Forbidden")

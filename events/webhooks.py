@@ -33,7 +33,11 @@ ERROR_BODY_LIMIT = 2000
 
 
 def event_body(event: Event) -> bytes:
-    """The event as EventBridge shapes it: id, detail-type, source, time, detail."""
+    """The event as EventBridge shapes it: id, detail-type, source, time, detail; and, for an
+    event the application plane sent in, ``sender``: the OAuth client that sent it. ``source``
+    is whatever that client said, so a receiver relayed such an event learns from ``sender``
+    (covered by the signature, as the whole body) who actually spoke; the control plane's own
+    events have no ``sender``."""
     payload = {
         "id": str(event.id),
         "detail-type": wire_name(event.detail_type),
@@ -41,6 +45,8 @@ def event_body(event: Event) -> bytes:
         "time": event.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "detail": event.detail,
     }
+    if event.direction == Event.Direction.INBOUND:
+        payload["sender"] = {"clientId": event.sender}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 

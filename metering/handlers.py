@@ -21,7 +21,7 @@ def delete_metering_customer(event) -> None:
         metering_customer_delete(tenant_id=tenant_id)
 
 
-@inbound_handler("ingestUsage")
+@inbound_handler("ingestUsage", operation="ingestUsage")
 def ingest_usage(detail: dict, *, client_tenant_id) -> None:
     """``detail`` is one event, or ``{"events": [...]}``; bad events reject the whole request."""
     if not isinstance(detail, dict):

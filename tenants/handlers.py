@@ -2,7 +2,8 @@
 
 Inbound: the application plane reports provisioning results by POSTing events to /events
 (events app). These handlers run synchronously inside that request's transaction and apply the
-result to the registration; raising a ServiceError rejects the whole request.
+result to the registration; raising a ServiceError rejects the whole request. The caller's
+tenant binding still limits them to its tenant's registrations.
 """
 
 from uuid import UUID
@@ -12,6 +13,10 @@ from sbt_site.errors import InvalidInput
 from tenants.services import tenant_registration_apply_job_output
 
 REASON_KEYS = ("reason", "error", "errorMessage", "message")
+
+# What reporting a provisioning outcome is (events.catalogue.APPLICATION_PLANE_OPERATIONS): only
+# the operator and unbound integrations may, never a tenant-bound client about its own tenant.
+UPDATE_REGISTRATION = "updateTenantRegistration"
 
 
 def _reason(detail: dict) -> str | None:
@@ -40,21 +45,21 @@ def _apply(outcome: str, detail: dict, client_tenant_id: UUID | None) -> None:
     )
 
 
-@inbound_handler("provisionSuccess")
+@inbound_handler("provisionSuccess", operation=UPDATE_REGISTRATION)
 def apply_provision_success(detail: dict, *, client_tenant_id: UUID | None) -> None:
     _apply("provisionSuccess", detail, client_tenant_id)
 
 
-@inbound_handler("provisionFailure")
+@inbound_handler("provisionFailure", operation=UPDATE_REGISTRATION)
 def apply_provision_failure(detail: dict, *, client_tenant_id: UUID | None) -> None:
     _apply("provisionFailure", detail, client_tenant_id)
 
 
-@inbound_handler("deprovisionSuccess")
+@inbound_handler("deprovisionSuccess", operation=UPDATE_REGISTRATION)
 def apply_deprovision_success(detail: dict, *, client_tenant_id: UUID | None) -> None:
     _apply("deprovisionSuccess", detail, client_tenant_id)
 
 
-@inbound_handler("deprovisionFailure")
+@inbound_handler("deprovisionFailure", operation=UPDATE_REGISTRATION)
 def apply_deprovision_failure(detail: dict, *, client_tenant_id: UUID | None) -> None:
     _apply("deprovisionFailure", detail, client_tenant_id)

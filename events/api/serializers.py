@@ -4,7 +4,7 @@ import math
 
 from rest_framework import serializers
 
-from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name
+from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name, is_control_plane_source, name_refusal
 from sbt_site.conf import sbt_settings
 from sbt_site.db import storable_text
 
@@ -42,14 +42,34 @@ def not_a_control_plane_event(name: str) -> None:
         )
 
 
+def an_event_type_name(name: str) -> None:
+    """The rule subscriptions follow too (events.catalogue.name_refusal): no second sbt_aws_
+    prefix, no near-miss of a standard name that a receiver could take for the real one."""
+    refusal = name_refusal(name)
+    if refusal is not None:
+        raise serializers.ValidationError(refusal, code="event_type_name")
+
+
+def not_the_control_plane_source(source: str) -> None:
+    if is_control_plane_source(source):
+        raise serializers.ValidationError(
+            f"{source} is the control plane's source; the application plane cannot send as it.",
+            code="control_plane_source",
+        )
+
+
 class EventEntryInput(serializers.Serializer):
     """``{"detail-type": "<name>", "source"?: "<source>", "detail": {...}}``."""
 
     def get_fields(self):
         # "detail-type" is not a Python identifier, so the fields are declared here.
         return {
-            "detail-type": serializers.CharField(max_length=128, validators=[storable_name, not_a_control_plane_event]),
-            "source": serializers.CharField(max_length=128, required=False, validators=[storable_name]),
+            "detail-type": serializers.CharField(
+                max_length=128, validators=[storable_name, not_a_control_plane_event, an_event_type_name]
+            ),
+            "source": serializers.CharField(
+                max_length=128, required=False, validators=[storable_name, not_the_control_plane_source]
+            ),
             "detail": serializers.DictField(validators=[storable_json]),
         }
 

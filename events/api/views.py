@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 from events.api.serializers import EventEntriesInput, EventEntryInput
 from events.services import events_receive
 from sbt_site.api.exceptions import RequestValidationError
-from sbt_site.api.permissions import client_tenant_id
+from sbt_site.api.permissions import caller
 from sbt_site.errors import ServiceError
 
 
@@ -39,7 +39,10 @@ class EventListView(APIView):
         """Store one event or a batch (``{"entries": [...]}``) and apply them, all or nothing.
 
         Every entry is checked first; if any is invalid, nothing is stored and the 422 names each
-        bad entry by index. provisionSuccess and friends update the registration before this answers.
+        bad entry by index. An event type may need a scope besides this one: provisioning results
+        (provisionSuccess, activateSuccess, ...) that of updateTenantRegistration, ingestUsage that
+        of ingestUsage; a caller lacking one gets 403 and nothing is stored. provisionSuccess and
+        friends update the registration before this answers.
         """
         body = request.data
         if not isinstance(body, dict):
@@ -49,7 +52,7 @@ class EventListView(APIView):
         serializer.is_valid(raise_exception=True)
         entries = serializer.validated_data["entries"] if batch else [serializer.validated_data]
         try:
-            events = events_receive(entries=entries, client_tenant_id=client_tenant_id(request))
+            events = events_receive(entries=entries, caller=caller(request))
         except ServiceError as exc:
             # A handler's locations are relative to its entry: make them point into this body.
             prefix = ["body"]

@@ -117,6 +117,14 @@ def fast_retries(settings):
     }
 
 
+def application_plane_scopes() -> str:
+    """The scopes of the machine client an application plane reports with (machine_client_create):
+    provisionSuccess needs tenant/tenant_write besides events/events_write."""
+    from sbt_site.conf import sbt_settings
+
+    return " ".join(sbt_settings.AUTH_MACHINE_CLIENT_SCOPES)
+
+
 class ApplicationPlane:
     """A minimal application plane: on onboardingRequest it "provisions" the tenant and reports
     provisionSuccess with its jobOutput to the control plane's POST /events, as SBT's

@@ -56,6 +56,18 @@ def test_event_admin_links_the_tenant_and_finds_events_by_tenant_id(admin_client
     assert "&quot;tenantName&quot;: &quot;acme&quot;" in page, "the detail is shown as indented JSON"
 
 
+def test_event_admin_shows_and_finds_the_sender(admin_client):
+    inbound = event_publish(
+        detail_type="activateSuccess", detail={}, direction=Event.Direction.INBOUND, sender="client-abc123"
+    )
+    own = event_publish(detail_type="onboardingRequest", detail={})
+    changelist = admin_client.get("/admin/events/event/").content.decode()
+    assert "client client-abc123" in changelist and "control plane" in changelist
+    found = admin_client.get("/admin/events/event/", {"q": "client-abc123"}).content.decode()
+    assert str(inbound.pk) in found and str(own.pk) not in found
+    assert "client client-abc123" in admin_client.get(f"/admin/events/event/{inbound.pk}/change/").content.decode()
+
+
 def test_admin_replay_delivery_action_delivers(
     admin_client, dead_delivery, receiver, django_capture_on_commit_callbacks
 ):

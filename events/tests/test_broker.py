@@ -22,7 +22,7 @@ from django.db import connection
 
 from events.models import Delivery, Event
 from events.services import subscription_create
-from events.tests.conftest import ApplicationPlane, verify_signature
+from events.tests.conftest import ApplicationPlane, application_plane_scopes, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -119,7 +119,7 @@ def test_lifecycle_through_redis_and_a_celery_worker(processes, receiver, make_t
     _, secret = subscription_create(url=receiver.url, event_types=["onboardingRequest"])
     auth = {"Authorization": f"Bearer {make_token(scopes='tenant/tenant_read tenant/tenant_write')}"}
     app_plane = ApplicationPlane(
-        receiver, base_url=base_url, token=make_token(scopes="events/events_write"), secret=secret
+        receiver, base_url=base_url, token=make_token(scopes=application_plane_scopes()), secret=secret
     )
 
     def web_is_up():

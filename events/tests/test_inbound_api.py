@@ -10,6 +10,8 @@ from tenants.models import Tenant
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events"
+# What a provisioning result needs: putEvents and updateTenantRegistration (the machine client's scopes).
+REPORTER = "events/events_write tenant/tenant_write"
 applied: list[tuple[dict, object]] = []
 subscribed: list[str] = []
 
@@ -29,7 +31,7 @@ def probe_handlers():
     def remember(event):
         subscribed.append(event.detail_type)
 
-    registry.inbound_handler("probeApplied")(apply_probe)
+    registry.inbound_handler("probeApplied", operation="putEvents")(apply_probe)
     registry.subscriber("probeApplied", "somethingCustom", name="tests.inbound.remember")(remember)
     yield
     registry._inbound_handlers.pop("probeApplied", None)
@@ -88,6 +90,15 @@ def test_tenant_bound_client_is_passed_to_inbound_handlers(api):
         ({"detail-type": "probeApplied"}, ["body", "detail"]),
         ({"detail-type": "x" * 129, "detail": {}}, ["body", "detail-type"]),
         ({"detail-type": "sbt_aws_onboardingRequest", "detail": {}}, ["body", "detail-type"]),
+        # Near-misses a receiver comparing loosely would take for the standard events.
+        ({"detail-type": "OnboardingRequest", "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "sbt_aws_sbt_aws_onboardingRequest", "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "SBT_AWS_activateSuccess", "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "ProvisionSuccess", "detail": {}}, ["body", "detail-type"]),
+        ({"detail-type": "provisionSucces", "detail": {}}, ["body", "detail-type"]),
+        # Only the control plane speaks as the control plane.
+        ({"detail-type": "probeApplied", "source": "sbt.control.plane", "detail": {}}, ["body", "source"]),
+        ({"detail-type": "probeApplied", "source": " SBT.Control.Plane ", "detail": {}}, ["body", "source"]),
         ({"detail-type": "probeApplied", "detail": {"nested": [{"text": "nul\u0000"}]}}, ["body", "detail"]),
         ({"detail-type": "probe\u0000Applied", "detail": {}}, ["body", "detail-type"]),
         ('{"detail-type": "probeApplied", "detail": {"n": 1e999}}', ["body", "detail"]),
@@ -174,6 +185,44 @@ def test_scope_is_required(api):
     assert not Event.objects.exists()
 
 
+def test_the_event_names_its_sender_in_storage_and_in_every_delivery(
+    api, make_oauth_client, receiver, django_capture_on_commit_callbacks
+):
+    from accounts.tokens import access_token_issue
+    from events.services import event_publish, subscription_create
+    from events.tests.conftest import verify_signature
+
+    _, secret = subscription_create(url=receiver.url, event_types=["somethingCustom", "onboardingRequest"])
+    application, _ = make_oauth_client(scopes="events/events_write")
+    _, token = access_token_issue(application=application, scope="events/events_write", user=None, lifetime=60)
+    client = api(scopes=None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(URL, {"detail-type": "somethingCustom", "detail": {"n": 1}}, format="json")
+        event_publish(detail_type="onboardingRequest", detail={"tenantId": "t-1"})
+    assert response.status_code == 201, response.json()
+    (event_id,) = response.json()["data"]["eventIds"]
+    assert Event.objects.get(pk=event_id).sender == application.client_id
+
+    relayed, own = sorted(receiver.requests, key=lambda received: received.json["detail-type"] != "somethingCustom")
+    assert verify_signature(secret, relayed.headers, relayed.body)
+    assert relayed.json["sender"] == {"clientId": application.client_id}
+    assert relayed.json["source"] == "sbt.application.plane"
+    assert "sender" not in own.json, "the control plane's own events name no sender"
+
+
+def test_a_refused_entry_stores_nothing_of_the_batch(api):
+    """Authorization comes before anything is stored or applied, for every entry."""
+    entries = [
+        {"detail-type": "probeApplied", "detail": {"probeId": "p-5"}},
+        {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": "8a1b9c3e-0000-4000-8000-000000000000"}},
+    ]
+    response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"statusCode": 403, "message": "Forbidden", "code": "forbidden"}
+    assert not Event.objects.exists() and applied == []
+
+
 # --- With the tenants app's inbound handlers (provisionSuccess & co.) -------------------------
 
 
@@ -185,7 +234,7 @@ def registration(db):
 
 
 def test_provision_success_updates_registration_and_tenant_like_the_patch(api, registration):
-    response = api(scopes="events/events_write").post(
+    response = api(scopes=REPORTER).post(
         URL,
         {
             "detail-type": "provisionSuccess",
@@ -205,7 +254,7 @@ def test_provision_success_updates_registration_and_tenant_like_the_patch(api, r
 
 
 def test_provision_failure_is_recorded(api, registration):
-    response = api(scopes="events/events_write").post(
+    response = api(scopes=REPORTER).post(
         URL,
         {
             "detail-type": "sbt_aws_provisionFailure",
@@ -225,14 +274,14 @@ def test_unknown_registration_is_a_404_and_nothing_is_stored(api, registration, 
         {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
         {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": registration_id}},
     ]
-    response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
+    response = api(scopes=REPORTER).post(URL, {"entries": entries}, format="json")
     assert response.status_code == 404
     assert response.json()["message"] == f"entries[1]: Tenant registration not found for id {registration_id}"
     assert Event.objects.count() == events_before
     registration.refresh_from_db()
     assert registration.status == "In progress", "the valid first entry was rolled back too"
 
-    single = api(scopes="events/events_write").post(URL, entries[1], format="json")
+    single = api(scopes=REPORTER).post(URL, entries[1], format="json")
     assert single.status_code == 404
     assert single.json()["message"] == f"Tenant registration not found for id {registration_id}"
 
@@ -242,7 +291,7 @@ def test_handler_validation_errors_point_into_the_batch(api, registration):
         {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
         {"detail-type": "deprovisionSuccess", "detail": {"jobOutput": {}}},
     ]
-    response = api(scopes="events/events_write").post(URL, {"entries": entries}, format="json")
+    response = api(scopes=REPORTER).post(URL, {"entries": entries}, format="json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "entries", 1, "detail", "tenantRegistrationId"]
     registration.refresh_from_db()
@@ -250,13 +299,15 @@ def test_handler_validation_errors_point_into_the_batch(api, registration):
 
 
 def test_tenant_bound_client_cannot_report_for_another_tenant(api, registration):
+    """Nor for its own (events/tests/test_inbound_boundary.py): provisioning results are not a
+    tenant operation, so the refusal is a 403 before any lookup."""
     other = Tenant.objects.create(name="other")
-    response = api(scopes="events/events_write", tenant=other).post(
+    response = api(scopes=REPORTER, tenant=other).post(
         URL,
         {"detail-type": "provisionSuccess", "detail": {"tenantRegistrationId": str(registration.pk)}},
         format="json",
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
     registration.refresh_from_db()
     assert registration.status == "In progress"
 

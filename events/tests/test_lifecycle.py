@@ -9,7 +9,7 @@ import requests
 
 from events.models import Delivery, Event
 from events.services import subscription_create
-from events.tests.conftest import ApplicationPlane, verify_signature
+from events.tests.conftest import ApplicationPlane, application_plane_scopes, verify_signature
 from tenants.models import TenantRegistration
 
 SCOPES = "tenant/tenant_read tenant/tenant_write events/events_write"
@@ -30,7 +30,7 @@ def test_registration_to_provisioned_tenant_over_http(live_server, receiver, mak
     _, secret = subscription_create(url=receiver.url, event_types=["onboardingRequest", "offboardingRequest"])
     control_plane_token = make_token(scopes=SCOPES)
     app_plane = ApplicationPlane(
-        receiver, base_url=live_server.url, token=make_token(scopes="events/events_write"), secret=secret
+        receiver, base_url=live_server.url, token=make_token(scopes=application_plane_scopes()), secret=secret
     )
     auth = {"Authorization": f"Bearer {control_plane_token}"}
 

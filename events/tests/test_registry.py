@@ -4,6 +4,7 @@ tenant an event is about is read one way."""
 from uuid import UUID
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from billing import handlers as billing_handlers
@@ -95,3 +96,48 @@ def test_the_tenant_of_an_event_is_its_detail_tenant_id_when_that_is_a_uuid(deta
     if expected is None:
         with pytest.raises(InvalidInput, match=r"no valid detail\.tenantId"):
             event_tenant_id(event, required=True)
+
+
+@pytest.fixture
+def inbound_cleanup():
+    yield
+    for name in ("registryInbound", "provisionSuccess"):
+        for handler in [h for h in registry.inbound_handlers_for(name) if h.__module__ == __name__]:
+            registry._inbound_handlers[name].pop(handler)
+
+
+def test_an_inbound_handler_declares_the_operation_its_type_performs(inbound_cleanup):
+    def handler(detail, *, client_tenant_id):
+        pass
+
+    with pytest.raises(TypeError):
+        registry.inbound_handler("registryInbound")(handler)
+    with pytest.raises(ImproperlyConfigured, match="noSuchOperation"):
+        registry.inbound_handler("registryInbound", operation="noSuchOperation")
+    with pytest.raises(ValueError, match="published by the control plane"):
+        registry.inbound_handler("onboardingRequest", operation="putEvents")(handler)
+    # The catalogue declares the standard types; a handler disagreeing with it fails at startup.
+    with pytest.raises(ValueError, match="declares 'putEvents' for provisionSuccess, which performs"):
+        registry.inbound_handler("provisionSuccess", operation="putEvents")(handler)
+    assert registry.inbound_operation("provisionSuccess") == "updateTenantRegistration"
+    assert registry.inbound_operation("activateSuccess") == "updateTenantRegistration", "no handler, still guarded"
+    # A custom type: its handlers declare it, and must agree.
+    assert registry.inbound_operation("registryInbound") == "putEvents"
+    registry.inbound_handler("registryInbound", operation="ingestUsage")(handler)
+    assert registry.inbound_operation("registryInbound") == "ingestUsage"
+    with pytest.raises(ValueError, match="declares 'putEvents' for registryInbound"):
+        registry.inbound_handler("registryInbound", operation="putEvents")(lambda detail, **_: None)
+
+
+def test_the_shipped_inbound_handlers_declare_the_catalogues_operations():
+    from tenants import handlers as tenant_handlers
+
+    assert registry.inbound_handlers_for("provisionSuccess") == [tenant_handlers.apply_provision_success]
+    assert registry.inbound_handlers_for("ingestUsage") == [metering_handlers.ingest_usage]
+    assert registry.inbound_handled_types() == [
+        "deprovisionFailure",
+        "deprovisionSuccess",
+        "ingestUsage",
+        "provisionFailure",
+        "provisionSuccess",
+    ]
