@@ -119,7 +119,8 @@ DEFAULTS = {
     # GET /users page size maximum (SBT's Cognito limit).
     "USERS_PAGE_SIZE_MAX": 60,
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
-    "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write"],
+    # (usage/usage_write: SBT's application plane reports usage with ingestUsage events.)
+    "AUTH_MACHINE_CLIENT_SCOPES": ["tenant/tenant_write", "events/events_write", "usage/usage_write"],
     # The most a user's token may carry, by the user's role (SBT's userRole): a token issued to a
     # user (authorization code, refresh) gets requested ∩ client's ∩ role's scopes. A role not
     # listed here gets no scopes (deny by default). A tenant user's token is also bound to its tenant

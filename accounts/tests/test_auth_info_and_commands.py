@@ -100,7 +100,7 @@ def test_machine_client_is_created_once_and_rotates():
     created = json.loads(run("machine_client_create", "--json"))
     assert created["clientSecret"]
     application = OAuthApplication.objects.get(client_id=created["clientId"])
-    assert application.scope_list == ["tenant/tenant_write", "events/events_write"]
+    assert application.scope_list == ["tenant/tenant_write", "events/events_write", "usage/usage_write"]
     assert application.system_role == OAuthApplication.SystemRole.MACHINE
 
     again = json.loads(run("machine_client_create", "--json"))
