@@ -1,0 +1,121 @@
+"""Webhook deliveries: one per (event, subscription), attempted with the egress policy and the
+shared retry state machine, replayed by the operator."""
+
+import logging
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from events import crypto, webhooks
+from events.models import Delivery, Event, Subscription
+from events.services.common import _attempt_record
+from sbt_site.conf import sbt_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _deliveries_create(*, event: Event) -> None:
+    """One Delivery per matching enabled subscription; the unique (event, subscription) pair
+    makes a repeated or concurrent dispatch create nothing new."""
+    subscriptions = [
+        subscription
+        for subscription in Subscription.objects.filter(enabled=True)
+        if event.detail_type in subscription.event_types
+        # An empty list means "every control-plane event": inbound events are not echoed back
+        # to the application plane unless a subscription names their type.
+        or (not subscription.event_types and event.direction == Event.Direction.OUTBOUND)
+    ]
+    Delivery.objects.bulk_create(
+        [Delivery(event=event, subscription=subscription) for subscription in subscriptions], ignore_conflicts=True
+    )
+
+
+def _due_deliveries(now) -> Q:
+    return Q(status__in=(Delivery.Status.PENDING, Delivery.Status.FAILED)) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _delivery_enqueue(delivery_id, *, eta=None) -> None:
+    from events.tasks import deliver_event
+
+    delivery_id = str(delivery_id)
+    transaction.on_commit(lambda: deliver_event.apply_async((delivery_id,), eta=eta), robust=True)
+
+
+def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
+    """Send one delivery if it is due; record the outcome and schedule the retry.
+
+    The row stays locked during the request (bounded by the delivery timeouts), so two workers
+    never send the same delivery at once; the second one skips it instead of waiting. Returns
+    None when the delivery is gone or being sent by someone else.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "subscription")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return None
+        not_due = delivery.next_attempt_at is not None and delivery.next_attempt_at > now
+        if delivery.status in (Delivery.Status.SUCCEEDED, Delivery.Status.DEAD) or not_due:
+            return delivery
+        if not delivery.subscription.enabled:
+            return delivery  # kept pending: re-enabling the subscription lets the sweep send it
+        delivery.attempts += 1
+        delivery.last_attempt_at = timezone.now()
+        try:
+            secret = crypto.secret_decrypt(delivery.subscription.secret_encrypted)
+        except ValueError as exc:
+            outcome = webhooks.Outcome(ok=False, status_code=None, error=str(exc))
+        else:
+            outcome = webhooks.post_event(
+                url=delivery.subscription.url, event=delivery.event, secret=secret, delivery_id=str(delivery.pk)
+            )
+        delivery.last_status_code = outcome.status_code
+        _attempt_record(
+            delivery,
+            error=None if outcome.ok else outcome.error,
+            max_attempts=sbt_settings.EVENT_DELIVERY_MAX_ATTEMPTS,
+            base=sbt_settings.EVENT_DELIVERY_BACKOFF_SECONDS,
+            cap=sbt_settings.EVENT_DELIVERY_BACKOFF_MAX_SECONDS,
+        )
+        if outcome.ok:
+            delivery.delivered_at = timezone.now()
+        else:
+            # The subscription id, not its URL: a URL may carry a token in its query string.
+            logger.warning(
+                "Delivery %s of event %s to subscription %s failed (attempt %s): %s",
+                delivery.pk,
+                delivery.event_id,
+                delivery.subscription_id,
+                delivery.attempts,
+                outcome.error[:200],
+            )
+            if delivery.status == Delivery.Status.FAILED:
+                _delivery_enqueue(delivery.pk, eta=delivery.next_attempt_at)
+        delivery.save()
+        return delivery
+
+
+@transaction.atomic
+def delivery_replay(*, delivery: Delivery, enqueue: bool = True) -> Delivery:
+    """Give a failed or dead delivery a fresh set of attempts, starting now.
+
+    A delivery that already succeeded is left alone: replay never sends an event twice to the
+    same subscription.
+    """
+    delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status == Delivery.Status.SUCCEEDED:
+        return delivery
+    delivery.status = Delivery.Status.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = None
+    delivery.save(update_fields=["status", "attempts", "next_attempt_at", "modified"])
+    if enqueue:
+        _delivery_enqueue(delivery.pk)
+    return delivery

@@ -1,0 +1,167 @@
+"""The outbox: publishing an event in the caller's transaction, dispatching it after commit to
+the in-process subscribers (one HandlerRun each) and the webhook subscriptions, the sweep that
+re-dispatches what a crash left behind, and replays."""
+
+import logging
+import traceback
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from events.catalogue import control_plane_source
+from events.models import Delivery, Event, HandlerRun
+from events.registry import handler_by_name, subscribers_for
+from events.services.common import HANDLER_BACKOFF_MAX_SECONDS, _attempt_record
+from events.services.deliveries import _deliveries_create, _delivery_enqueue, _due_deliveries
+from sbt_site.conf import sbt_settings
+
+logger = logging.getLogger(__name__)
+
+
+def event_publish(
+    *,
+    detail_type: str,
+    detail: dict,
+    source: str | None = None,
+    direction: str = Event.Direction.OUTBOUND,
+    sender: str = "",
+) -> Event:
+    """Write an event to the outbox, inside the caller's transaction.
+
+    It is dispatched after that transaction commits; if the transaction rolls back, nobody ever
+    sees the event. If the process dies between commit and enqueue, the periodic sweep
+    dispatches it. ``sender`` is the client id of who sent an inbound event.
+    """
+    event = Event.objects.create(
+        detail_type=detail_type,
+        detail=detail,
+        source=source or control_plane_source(),
+        direction=direction,
+        sender=sender,
+    )
+    if sbt_settings.EVENT_DISPATCH_ON_COMMIT:
+        from events.tasks import dispatch_event
+
+        event_id = str(event.id)
+        transaction.on_commit(lambda: dispatch_event.delay(event_id), robust=True)
+    return event
+
+
+def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
+    """Run one subscriber for one event unless it already succeeded (idempotent, concurrency-safe)."""
+    handler = handler_by_name(handler_name)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                run, _ = HandlerRun.objects.get_or_create(event=event, handler=handler_name)
+        except IntegrityError:
+            pass  # another dispatcher created it first
+        run = HandlerRun.objects.select_for_update().get(event=event, handler=handler_name)
+        if run.status in (HandlerRun.Status.SUCCEEDED, HandlerRun.Status.DEAD):
+            return run
+        run.attempts += 1
+        error = None
+        try:
+            if handler is None:
+                raise LookupError(f"No subscriber named {handler_name} is registered any more")
+            with transaction.atomic():
+                handler(event)
+        except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the others
+            logger.warning("Subscriber %s failed on %s (attempt %s): %s", handler_name, event, run.attempts, exc)
+            error = "".join(traceback.format_exception_only(exc)).strip()
+        _attempt_record(
+            run,
+            error=error,
+            max_attempts=sbt_settings.EVENT_HANDLER_MAX_ATTEMPTS,
+            base=sbt_settings.EVENT_HANDLER_BACKOFF_SECONDS,
+            cap=HANDLER_BACKOFF_MAX_SECONDS,
+        )
+        run.save()
+        return run
+
+
+def event_dispatch(*, event_id: UUID | str) -> Event | None:
+    """Fan one event out to its in-process subscribers (and outbound subscriptions).
+
+    Safe to call twice, concurrently or after a crash: each subscriber succeeds at most once.
+    """
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        logger.warning("Event %s to dispatch does not exist (its transaction rolled back?)", event_id)
+        return None
+    for name in subscribers_for(event.detail_type):
+        handler_run_execute(event=event, handler_name=name)
+    _deliveries_create(event=event)
+    Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    event.refresh_from_db(fields=["dispatched_at"])
+    due = Delivery.objects.filter(event=event, subscription__enabled=True).filter(_due_deliveries(timezone.now()))
+    for delivery_id in due.values_list("pk", flat=True):
+        _delivery_enqueue(delivery_id)
+    return event
+
+
+def events_sweep(*, now=None) -> dict:
+    """The periodic safety net: dispatch events a crash left undispatched, retry failed
+    subscriber runs that are due, and (re-)enqueue webhook deliveries that are due or whose
+    enqueue was lost. Each delivery is sent by a worker task, so a slow receiver never holds
+    the sweep."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=sbt_settings.EVENT_SWEEP_GRACE_SECONDS)
+    undispatched = list(
+        Event.objects.filter(dispatched_at__isnull=True, created__lte=now - grace).values_list("pk", flat=True)[:1000]
+    )
+    for event_id in undispatched:
+        event_dispatch(event_id=event_id)
+    due = list(
+        HandlerRun.objects.filter(status=HandlerRun.Status.FAILED, next_attempt_at__lte=now)
+        .select_related("event")
+        .order_by("next_attempt_at")[:1000]
+    )
+    for run in due:
+        handler_run_execute(event=run.event, handler_name=run.handler)
+    # Deliveries: failed ones that are due, and pending ones whose enqueue was lost (past the
+    # grace period, so the normal enqueue is not raced).
+    deliveries = list(
+        Delivery.objects.filter(subscription__enabled=True)
+        .filter(
+            Q(status=Delivery.Status.FAILED, next_attempt_at__lte=now)
+            | Q(status=Delivery.Status.PENDING, created__lte=now - grace)
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        )
+        .order_by("created")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in deliveries:
+        _delivery_enqueue(delivery_id)
+    return {"dispatched": len(undispatched), "retried": len(due), "deliveries": len(deliveries)}
+
+
+def handler_run_replay(*, run: HandlerRun) -> HandlerRun:
+    """Run a failed or dead in-process subscriber again now, with a fresh set of attempts."""
+    updated = HandlerRun.objects.filter(
+        pk=run.pk, status__in=(HandlerRun.Status.FAILED, HandlerRun.Status.DEAD)
+    ).update(status=HandlerRun.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now())
+    if not updated:
+        run.refresh_from_db()
+        return run
+    return handler_run_execute(event=run.event, handler_name=run.handler)
+
+
+@transaction.atomic
+def event_replay(*, event: Event) -> Event:
+    """Retry everything of an event that did not succeed: dead or failed subscribers and
+    deliveries get fresh attempts, and subscriptions created since the event also receive it."""
+    HandlerRun.objects.filter(event=event, status__in=(HandlerRun.Status.FAILED, HandlerRun.Status.DEAD)).update(
+        status=HandlerRun.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now()
+    )
+    Delivery.objects.filter(event=event, status__in=(Delivery.Status.FAILED, Delivery.Status.DEAD)).update(
+        status=Delivery.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now()
+    )
+    from events.tasks import dispatch_event
+
+    event_id = str(event.pk)
+    transaction.on_commit(lambda: dispatch_event.delay(event_id), robust=True)
+    return event
