@@ -190,6 +190,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# Django's ModelBackend, also refusing users of an inactive tenant (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ActiveTenantModelBackend"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -291,6 +293,8 @@ def _oidc_signing_key() -> str:
 
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "accounts.OAuthApplication"
+# DOT's own model, named so that migrations can depend on it (accounts.AuthorizationCodeExchange).
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER = {
     "SCOPES": SCOPE_DESCRIPTIONS,
     "SCOPES_BACKEND_CLASS": "accounts.scopes.ApplicationScopes",
