@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from oauth2_provider.models import AbstractApplication
+from oauth2_provider.settings import oauth2_settings
 
 
 class User(AbstractUser):
@@ -17,6 +19,12 @@ class User(AbstractUser):
     def status(self) -> str:
         """SBT's (Cognito's) user status: a user without a password has yet to set one."""
         return "CONFIRMED" if self.has_usable_password() else "FORCE_CHANGE_PASSWORD"
+
+    @property
+    def tenant_active(self) -> bool:
+        """Whether the user's tenant, if it has one, is active. A user of a deactivated, offboarded
+        or deleted tenant neither logs in nor gets or uses tokens until the tenant is active again."""
+        return self.tenant_id is None or self.tenant.active
 
 
 class OAuthApplication(AbstractApplication):
@@ -55,3 +63,41 @@ class OAuthApplication(AbstractApplication):
     @property
     def scope_list(self) -> list[str]:
         return self.allowed_scopes.split()
+
+    def is_usable(self, request) -> bool:
+        """DOT's hook for disabling a client: a client bound to an inactive (deactivated,
+        offboarded, deleted) tenant does not authenticate at the token endpoint, so it gets no
+        token (``invalid_client``), and its tokens fail validation."""
+        return super().is_usable(request) and (self.tenant_id is None or self.tenant.active)
+
+    def redirect_uri_allowed(self, uri: str) -> bool:
+        """A registered redirect URI, character for character (docs/auth.md).
+
+        DOT accepts a loopback URI (127.0.0.1, [::1]) on any port, as RFC 8252 §7.3 allows for
+        native apps that listen on an ephemeral port; the user client registers its callbacks
+        with their ports, so any other port is someone else's listener.
+        """
+        return uri in self.redirect_uris.split() and super().redirect_uri_allowed(uri)
+
+
+class AuthorizationCodeExchange(models.Model):
+    """An authorization code already exchanged, and the tokens it produced.
+
+    django-oauth-toolkit deletes a code once exchanged, so a replay would only be refused; RFC
+    6749 §4.1.2 says the server SHOULD also revoke the tokens the code produced (a replayed code
+    means it leaked). This row is what finds them: the first access token and the refresh
+    token family (every rotation of that refresh token carries the family). It is kept as long
+    as that family may live (the refresh-token lifetime), then cleared with expired tokens.
+    """
+
+    code_digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the code, hex.")
+    application = models.ForeignKey(oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+")
+    access_token = models.ForeignKey(
+        oauth2_settings.ACCESS_TOKEN_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_family = models.UUIDField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"code exchange #{self.pk}"

@@ -11,6 +11,7 @@ from django.urls import path
 from oauth2_provider import urls as dot_urls
 
 from accounts import oauth_views
+from accounts.oauth_errors import query_checked
 
 app_name = "oauth2_provider"
 
@@ -21,5 +22,8 @@ urlpatterns = [
     path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
     *dot_urls.metadata_urlpatterns,
-    *dot_urls.oidc_urlpatterns,
+    # RP-initiated logout is off (OIDC_RP_INITIATED_LOGOUT_ENABLED), so its route is not mounted:
+    # 404, where DOT's view would raise ImproperlyConfigured (a 500) with DEBUG on.
+    *[pattern for pattern in dot_urls.oidc_urlpatterns if pattern.name != "rp-initiated-logout"],
 ]
+urlpatterns = [query_checked(pattern) for pattern in urlpatterns]

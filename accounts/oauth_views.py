@@ -11,7 +11,7 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauthlib import oauth2
 
-from accounts import lockout
+from accounts import introspection, lockout
 from accounts.scopes import scopes_for_user
 
 
@@ -99,16 +99,6 @@ class RevokeTokenView(ClientEndpointMixin, dot_views.RevokeTokenView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class IntrospectTokenView(ClientEndpointMixin, dot_views.IntrospectTokenView):
-    """RFC 7662 introspection. A caller without valid client credentials (or a token with the
-    introspection scope) gets RFC 6749's 401 ``invalid_client`` as JSON, like the token and
-    revocation endpoints, instead of django-oauth-toolkit's empty text/html 403."""
-
-    def answer(self, request, *args, **kwargs):
-        response = super().answer(request, *args, **kwargs)
-        if response.status_code == 403 and not response.content:
-            refused = JsonResponse({"error": "invalid_client"}, status=401)
-            refused["WWW-Authenticate"] = 'Basic realm="introspect"'
-            refused["Cache-Control"] = "no-store"
-            return refused
-        return response
+class IntrospectTokenView(ClientEndpointMixin, introspection.IntrospectTokenView):
+    """RFC 7662 introspection: who may ask about which tokens is accounts/introspection.py's
+    policy; a failed client authentication (401 ``invalid_client``) counts towards the lockout."""

@@ -6,6 +6,11 @@ from oauth2_provider.scopes import BaseScopes
 
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
 
+# Registered on a client (its allowed scopes), lets it introspect every token at /o/introspect/
+# (accounts/introspection.py); without it a client introspects only its own tokens. It is a
+# permission of the client, never carried by a token: it is not one of SCOPE_DESCRIPTIONS.
+INTROSPECTION_SCOPE = "introspection"
+
 
 def is_tenant_role(role: str) -> bool:
     """Whether ``role`` only makes sense bound to a tenant (SBT["TENANT_ROLES"])."""

@@ -12,7 +12,8 @@ from oauth2_provider.models import clear_expired, get_access_token_model, get_re
 from accounts.boundary import tenant_in_reach
 from accounts.interface import AuthProvider, AuthUser, CreatedAdmin
 from accounts.models import OAuthApplication
-from accounts.scopes import is_tenant_role, role_scopes
+from accounts.scopes import INTROSPECTION_SCOPE, is_tenant_role, role_scopes
+from accounts.tokens.codes import code_exchanges_clear_expired
 from events.services import event_publish
 from sbt_site.conf import SCOPE_DESCRIPTIONS, sbt_settings
 from sbt_site.errors import Forbidden, InvalidInput, NotFound
@@ -172,9 +173,9 @@ def admin_user_create(*, name: str, email: str, role: str) -> CreatedAdmin:
 
 
 def _validated_scopes(scopes: list[str]) -> list[str]:
-    unknown = [scope for scope in scopes if scope not in SCOPE_DESCRIPTIONS]
+    unknown = [scope for scope in scopes if scope not in SCOPE_DESCRIPTIONS and scope != INTROSPECTION_SCOPE]
     if unknown:
-        known = " ".join(SCOPE_DESCRIPTIONS)
+        known = " ".join([*SCOPE_DESCRIPTIONS, INTROSPECTION_SCOPE])
         raise InvalidInput(f"Unknown scope(s): {' '.join(unknown)}. Known scopes: {known}")
     if not scopes:
         raise InvalidInput("A client needs at least one scope")
@@ -283,8 +284,11 @@ def user_client_ensure(*, redirect_uris: list[str] | None = None) -> OAuthApplic
 
 
 def tokens_clear_expired() -> None:
-    """Delete expired access tokens, authorization codes and refresh tokens past their lifetime.
+    """Delete expired access tokens, authorization codes and refresh tokens past their lifetime,
+    and the records of exchanged codes past it.
 
-    Revoked refresh tokens are kept until then: they are what detects a replayed one.
+    Revoked refresh tokens and exchanged codes are kept until then: they are what detects a
+    replayed one.
     """
     clear_expired()
+    code_exchanges_clear_expired()

@@ -208,10 +208,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
-# django-axes first: it refuses a locked-out login before any password is checked.
+# django-axes first: it refuses a locked-out login before any password is checked. Then Django's
+# ModelBackend, also refusing users of an inactive tenant (accounts/backends.py); ModelBackend
+# itself must not be listed, or it would let those users in after ours refused them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.ActiveTenantModelBackend",
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -341,6 +343,8 @@ def _oidc_signing_key() -> str:
 
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "accounts.OAuthApplication"
+# DOT's own model, named so that migrations can depend on it (accounts.AuthorizationCodeExchange).
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER = {
     "SCOPES": SCOPE_DESCRIPTIONS,
     "SCOPES_BACKEND_CLASS": "accounts.scopes.ApplicationScopes",

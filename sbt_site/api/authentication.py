@@ -4,6 +4,15 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import parse_bearer_token
 from oauthlib.common import Request as OAuthlibRequest
+from rest_framework.exceptions import APIException
+
+from accounts.oauth_errors import malformed_query
+
+
+class MalformedQuery(APIException):
+    status_code = 400
+    default_detail = "Malformed percent-encoding in the query string."
+    default_code = "bad_request"
 
 
 class BearerTokenAuthentication(OAuth2Authentication):
@@ -14,20 +23,28 @@ class BearerTokenAuthentication(OAuth2Authentication):
     carrying no token at all.
 
     The token is checked by the configured OAuth2 validator (``validate_bearer_token``: lookup by
-    checksum, expiry, resource audience, usable application, enabled user), exactly as DOT's
-    ``OAuth2Authentication`` has it checked. What is skipped is the machinery around that call:
-    DOT builds a whole oauthlib server (every grant type) and re-encodes the request's body and
-    headers on every API request, which cost more CPU than the check itself.
+    checksum, expiry, resource audience, usable application, enabled user of an active tenant),
+    exactly as DOT's ``OAuth2Authentication`` has it checked. What is skipped is the machinery
+    around that call: DOT builds a whole oauthlib server (every grant type) and re-encodes the
+    request's body and headers on every API request, which cost more CPU than the check itself.
+
+    A query string whose percent-encoding is malformed (``%zz``) is a 400: RFC 3986 does not
+    allow it, and oauthlib, which DOT hands the whole URI, would raise on it.
     """
 
     def authenticate(self, request):
-        if request is None or "access_token" in request.query_params:
+        if request is None:
+            return None
+        if malformed_query(request.META.get("QUERY_STRING", "")):
+            raise MalformedQuery()
+        if "access_token" in request.query_params:
             return None
         token = parse_bearer_token(request.META.get("HTTP_AUTHORIZATION"))
         if token is None:
             return None
-        # what the validator reads of the request: its URI (audience of resource-bound tokens)
-        core_request = OAuthlibRequest(request.build_absolute_uri(), http_method=request.method)
+        # What the validator reads of the request: the URI's path (the audience of resource-bound
+        # tokens), not its query, which oauthlib would decode more strictly than Django does.
+        core_request = OAuthlibRequest(request.build_absolute_uri(request.path), http_method=request.method)
         validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
         if validator.validate_bearer_token(token, [], core_request):
             return core_request.user, core_request.access_token
