@@ -110,6 +110,19 @@ def test_body_over_the_limit_is_413(api, settings):
     assert_envelope(response, 413, code="request_too_large")
 
 
+@pytest.mark.parametrize("depth", [65, 900, 100_000])
+def test_json_nested_deeper_than_the_limit_is_400(api, depth):
+    # 900 levels parse, then overflowed the stack when the value was encoded to be stored.
+    body = '{"name": "x", "count": 1, "extra": ' + "[" * depth + "]" * depth + "}"
+    response = api().post("/api/v1/probe", body, content_type="application/json")
+    assert_envelope(response, 400, "Malformed JSON: nested too deeply", "parse_error")
+
+
+def test_json_nested_up_to_the_limit_is_parsed(api):
+    body = '{"name": "x", "count": 1, "extra": ' + "[" * 63 + "]" * 63 + "}"
+    assert api().post("/api/v1/probe", body, content_type="application/json").status_code == 201
+
+
 def test_validation_error_is_422_with_detail(api):
     response = api().post("/api/v1/probe", {"name": "y" * 30, "count": -1}, format="json")
     body = assert_envelope(response, 422, code="validation_error")

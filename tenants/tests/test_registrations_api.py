@@ -352,6 +352,15 @@ def test_absurdly_nested_json_is_400_not_500(api):
     assert not Tenant.objects.exists()
 
 
+def test_json_that_parses_but_is_too_deep_to_store_is_400_not_500(api):
+    # 900 levels are within json.loads' reach, but encoding them for the jsonb column overflowed the stack.
+    raw = '{"tenantData": {"tenantName": "deep", "x": ' + "[" * 900 + "]" * 900 + "}}"
+    response = api().post(BASE, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "Malformed JSON: nested too deeply"
+    assert not Tenant.objects.exists()
+
+
 def test_nul_in_a_tenant_config_name_is_404_not_500(client):
     response = client.get("/api/v1/tenant-config", {"tenantName": "a\x00b"})
     assert response.status_code == 404
