@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from billing.interface import CustomerStanding, WebhookEventData, WebhookEventKind, WebhookVerificationError
+from sbt_site import strict_json
 
 SIGNATURE_HEADER = "Stripe-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -115,12 +116,18 @@ def parse_event(body: bytes) -> WebhookEventData:
     Raises WebhookVerificationError for a body that is not an event we could store.
     """
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookVerificationError("The webhook body is not JSON.") from None
+        payload = strict_json.loads(body)
+    except strict_json.InvalidJSON as exc:
+        raise WebhookVerificationError(f"The webhook body is not JSON we accept: {exc}.") from None
+    text = body.decode("utf-8")
     if "\x00" in text or "\\u0000" in text:
         raise WebhookVerificationError("The webhook body contains NUL characters, which cannot be stored.")
+    try:
+        # What PostgreSQL's jsonb refuses besides NUL: lone surrogates (\ud800) and numbers too
+        # large for a float (1e999). Checked here so that such an event is refused, not a 500.
+        json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        raise WebhookVerificationError("The webhook body holds values that cannot be stored.") from None
     if not isinstance(payload, dict) or not _string(payload.get("id")) or not _string(payload.get("type")):
         raise WebhookVerificationError("The webhook body is not an event: it needs an id and a type.")
     if len(payload["id"]) > 255 or len(payload["type"]) > 128:

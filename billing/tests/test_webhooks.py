@@ -120,6 +120,23 @@ def test_untrustworthy_requests_are_refused_and_nothing_is_stored(customer):
     assert Event.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # json.loads: RecursionError
+        ("[" * 900 + "]" * 900, "nested too deeply"),  # parses, then RecursionError when stored
+        ("NaN", "NaN is not valid JSON"),
+        ("1e999", "cannot be stored"),  # a float infinity: jsonb refuses it
+        ('"\\ud800"', "cannot be stored"),  # a lone surrogate: jsonb refuses it
+    ],
+)
+def test_a_validly_signed_body_that_cannot_be_stored_is_refused_not_a_500(customer, value, reason):
+    body = f'{{"id": "evt_odd", "type": "invoice.paid", "created": {int(time.time())}, "data": {{"object": {value}}}}}'
+    body = body.encode()
+    assert reason in refused(Client(), body, sign(body, WEBHOOK_SECRET))
+    assert not WebhookEvent.objects.exists()
+
+
 def test_signatures_within_the_tolerance_and_during_a_rotation_are_accepted(customer):
     client = Client()
     now = int(time.time())

@@ -111,9 +111,13 @@ def api_not_found(request, *args, **kwargs):
     return _api_error(request, 404, "Not found", "not_found")
 
 
+# Paths whose clients are programs: their Django-level errors are the envelope, not HTML pages.
+_API_PATHS = ("/api/", "/healthz", "/o/")
+
+
 def json_or_html_404(request, exception=None):
     """handler404: the envelope for API paths, Django's page elsewhere."""
-    if request.path.startswith(("/api/", "/healthz", "/o/")):
+    if request.path.startswith(_API_PATHS):
         return _api_error(request, 404, "Not found", "not_found")
     from django.views.defaults import page_not_found
 
@@ -122,7 +126,7 @@ def json_or_html_404(request, exception=None):
 
 def json_or_html_500(request):
     """handler500: a bug reached the client; it gets the envelope, the log gets the traceback."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith(_API_PATHS):
         return _api_error(request, 500, "Internal server error", "server_error")
     from django.views.defaults import server_error
 
@@ -130,9 +134,9 @@ def json_or_html_500(request):
 
 
 def json_or_html_400(request, exception=None):
-    """handler400: e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE read before DRF's parser
-    (the OAuth authentication reads the body)."""
-    if request.path.startswith("/api/"):
+    """handler400: a body over DATA_UPLOAD_MAX_MEMORY_SIZE read outside DRF's parser (a form
+    posted to /o/token/), too many form fields, a bad Host header."""
+    if request.path.startswith(_API_PATHS):
         if isinstance(exception, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return _api_error(request, 413, f"Request body too large: the limit is {limit} bytes.", "request_too_large")

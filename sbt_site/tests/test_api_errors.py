@@ -110,6 +110,38 @@ def test_body_over_the_limit_is_413(api, settings):
     assert_envelope(response, 413, code="request_too_large")
 
 
+@pytest.mark.parametrize("path", ["/o/token/", "/o/revoke_token/", "/o/introspect/"])
+def test_a_form_over_the_limit_to_the_oauth_endpoints_is_the_413_envelope(path, settings):
+    # Django reads these bodies itself (request.POST), outside DRF's parser: its 400 page was the answer.
+    from django.test import Client
+
+    body = "grant_type=client_credentials&padding=" + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = Client().post(path, body, content_type="application/x-www-form-urlencoded")
+    assert response["Content-Type"] == "application/json"
+    assert_envelope(response, 413, code="request_too_large")
+
+
+def test_too_many_form_fields_to_the_token_endpoint_is_a_400_envelope(settings):
+    from django.test import Client
+
+    body = "&".join(f"f{number}=x" for number in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = Client().post("/o/token/", body, content_type="application/x-www-form-urlencoded")
+    assert_envelope(response, 400, code="bad_request")
+
+
+@pytest.mark.parametrize("depth", [65, 900, 100_000])
+def test_json_nested_deeper_than_the_limit_is_400(api, depth):
+    # 900 levels parse, then overflowed the stack when the value was encoded to be stored.
+    body = '{"name": "x", "count": 1, "extra": ' + "[" * depth + "]" * depth + "}"
+    response = api().post("/api/v1/probe", body, content_type="application/json")
+    assert_envelope(response, 400, "Malformed JSON: nested too deeply", "parse_error")
+
+
+def test_json_nested_up_to_the_limit_is_parsed(api):
+    body = '{"name": "x", "count": 1, "extra": ' + "[" * 63 + "]" * 63 + "}"
+    assert api().post("/api/v1/probe", body, content_type="application/json").status_code == 201
+
+
 def test_validation_error_is_422_with_detail(api):
     response = api().post("/api/v1/probe", {"name": "y" * 30, "count": -1}, format="json")
     body = assert_envelope(response, 422, code="validation_error")

@@ -17,7 +17,10 @@ def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
     not whole buckets): the path of non-PostgreSQL databases, and the exact fallback."""
     boundaries = window_boundaries(query.start, query.end, query.interval, ZoneInfo(query.time_zone))
     partials: dict[tuple, Partial] = defaultdict(Partial)
-    group_field = f"dimensions__{query.group_by}" if query.group_by else None
+    # The dimension is read in Python from the whole ``dimensions`` object, never named in the
+    # query: a ``dimensions__<name>`` lookup would refuse names with quotes or spaces (Django
+    # checks column aliases) and read "a__b" as the key "b" inside "a".
+    group_field = "dimensions" if query.group_by else None
     span = rollup_span(boundaries, query.aggregation)
     if span:
         rows = UsageRollup.objects.filter(
@@ -45,7 +48,7 @@ def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
         index = window_index(boundaries, row[1])
         if index is None:
             continue
-        key = (row[0], _group_value(row[2]) if group_field else None, index)
+        key = (row[0], _group_value(row[2], query.group_by), index)
         if time_field == "bucket":
             total, count, minimum, maximum, last_at, last_event_id, last_value = row[3:]
             partials[key].add(total, count, minimum, maximum, (last_at, last_event_id, last_value))
@@ -56,12 +59,12 @@ def usage_windows_portable(query: UsageQuery) -> list[UsageWindow]:
         for row in uniques.values_list(*head, "unique_value").iterator(chunk_size=10000):
             index = window_index(boundaries, row[1])
             if index is not None:
-                partials[(row[0], _group_value(row[2]) if group_field else None, index)].uniques.add(row[3])
+                partials[(row[0], _group_value(row[2], query.group_by), index)].uniques.add(row[3])
     if time_field == "timestamp" and query.aggregation == "LATEST":
         # raw rows carry no event id above: redo LATEST with the (timestamp, eventId) order
         for row in rows.values_list(*head, "event_id", "value").iterator(chunk_size=10000):
             index = window_index(boundaries, row[1])
-            key = (row[0], _group_value(row[2]) if group_field else None, index)
+            key = (row[0], _group_value(row[2], query.group_by), index)
             candidate = (row[1], row[3], row[4])
             if partials[key].last[:2] <= candidate[:2]:
                 partials[key].last = candidate
@@ -87,6 +90,8 @@ def _usage_windows(query: UsageQuery, boundaries: list[datetime], partials: dict
     return windows
 
 
-def _group_value(value):
-    """Dimension values are stored as strings; events without the dimension group under None."""
+def _group_value(dimensions: dict | None, group_by: str | None) -> str | None:
+    """The group of a row: its value of the ``group_by`` dimension, as a string (how values are
+    stored); rows without the dimension group under None, and so does every row without groupBy."""
+    value = (dimensions or {}).get(group_by) if group_by else None
     return value if value is None else str(value)
