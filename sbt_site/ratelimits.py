@@ -56,8 +56,8 @@ def windows_charge(requests: list[dict[str, int]], *, limit: int, seconds: int) 
     try:
         # an entry outlives its window, so that its last increment never finds it gone
         used = {counter: _increment(keys[counter], total, 2 * seconds) - total for counter, total in totals.items()}
-    except CACHE_ERRORS:
-        logger.exception("Rate limits not applied: the cache cannot be reached")
+    except CACHE_ERRORS as exc:  # one line per request, no traceback: this repeats until Redis is back
+        logger.warning("Rate limits not applied: the cache cannot be reached (%s)", exc)
         return [None] * len(requests)
     outcomes: list[int | None] = []
     refused: dict[str, int] = defaultdict(int)
@@ -73,8 +73,8 @@ def windows_charge(requests: list[dict[str, int]], *, limit: int, seconds: int) 
     try:
         for counter, amount in refused.items():
             cache.decr(keys[counter], amount)
-    except CACHE_ERRORS:
-        logger.exception("Refused requests stay counted: the cache cannot be reached")
+    except CACHE_ERRORS as exc:
+        logger.warning("Refused requests stay counted: the cache cannot be reached (%s)", exc)
     except ValueError:
         pass  # the window's entry expired meanwhile: nothing left to take back
     return outcomes
