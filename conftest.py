@@ -5,7 +5,10 @@ test inside the ``db`` transaction only sees ``transaction.on_commit`` work (eve
 when it wraps the call in ``django_capture_on_commit_callbacks(execute=True)``.
 """
 
+import time
+
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.services import oauth_client_create
@@ -13,6 +16,22 @@ from accounts.tokens import access_token_issue
 from sbt_site.conf import SCOPE_DESCRIPTIONS
 
 ALL_SCOPES = " ".join(SCOPE_DESCRIPTIONS)
+
+
+@pytest.fixture(autouse=True)
+def _cache_cleared():
+    """Every test starts with no request counted against a rate limit or quota (they count in
+    the cache, which outlives a test)."""
+    cache.clear()
+
+
+@pytest.fixture
+def minute_window():
+    """For tests that count in windows of a minute (rate limits, quotas): starts them at least
+    ten seconds before the current minute ends, so that no window ends in the middle of one."""
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left)
 
 
 @pytest.fixture

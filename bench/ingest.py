@@ -8,6 +8,8 @@
    equivalent table with the same unique index, on the same server in the same run;
 2. single-event ingestion: one event per request, concurrent clients;
 3. memory: resident size of `manage.py usage_ingest` on a generated JSON-lines file.
+
+The API's rate limit and the tenants' ingestion quota are turned off for the server it starts.
 """
 
 import argparse
@@ -230,6 +232,11 @@ def main():
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
     args = parser.parse_args()
+    # The figures measure ingestion, not the limits: one token sends every request, far past the
+    # default rate per client and quota per tenant (docs/operations.md "Throttling and lockout").
+    # The server and the usage_ingest run inherit these (bench.common.server_env).
+    os.environ["SBT_API_RATE_LIMIT"] = ""
+    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
 
     database_url = start_postgres()
     setup_django(database_url)

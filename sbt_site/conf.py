@@ -116,6 +116,12 @@ DEFAULTS = {
     "TRUSTED_PROXY_COUNT": 0,
     # The ``aud`` of access tokens; empty means SBT_PUBLIC_URL + "/api/v1/".
     "AUTH_JWT_AUDIENCE": "",
+    # API requests one OAuth client may make (a user's token: one client and user), in DRF's rate
+    # syntax, counted in fixed windows on the shared cache (sbt_site/api/throttling.py); empty or
+    # None: no limit. 100 a second on average: far above what a person or an application plane
+    # that batches its usage sends, low enough that one stolen credential cannot take a server's
+    # whole capacity (docs/operations.md "Throttling and lockout").
+    "API_RATE_LIMIT": "6000/min",
     # GET /users page size maximum (SBT's Cognito limit).
     "USERS_PAGE_SIZE_MAX": 60,
     # Scopes of the machine client an application plane uses to report back (machine_client_create).
@@ -173,6 +179,11 @@ DEFAULTS = {
     "USAGE_GROUP_COMMIT_MAX_EVENTS": 50,
     # Most events one group commit writes in its transaction (the requests of a group together).
     "USAGE_GROUP_COMMIT_MAX_GROUP_EVENTS": 1000,
+    # Usage events accepted per tenant per minute, on every face but the operator's file import
+    # (metering/services/quota.py); 0: no quota. 1,000 a second, sustained, per tenant: more than
+    # a tenant's normal traffic, so that one tenant (or a stolen key) cannot take the ingestion
+    # capacity of every other; it should be at least USAGE_MAX_BATCH, or a full batch never fits.
+    "USAGE_EVENTS_PER_MINUTE_PER_TENANT": 60_000,
     "USAGE_MAX_BACKDATE_DAYS": 35,  # older events are refused
     "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
     "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead

@@ -19,6 +19,11 @@ class ServiceError(Exception):
             self.code = code
         self.detail = detail
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the API sends with this error."""
+        return {}
+
 
 class NotFound(ServiceError):
     status_code = 404
@@ -47,6 +52,21 @@ class InvalidInput(ServiceError):
 
     status_code = 422
     code = "validation_error"
+
+
+class TooManyRequests(ServiceError):
+    """A limit was reached (a quota); ``retry_after``: the seconds until the request may pass."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ProviderError(ServiceError):

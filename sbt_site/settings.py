@@ -6,6 +6,7 @@ key persisted in ``var/``. Environment variables switch each part to production:
 
 - ``DATABASE_URL``       PostgreSQL (``postgres://user:pass@host:5432/name``)
 - ``CELERY_BROKER_URL``  Redis (``redis://host:6379/0``) with real workers and one beat
+- ``CACHE_URL``          Redis (``redis://host:6379/1``), the cache the rate limits count in
 - ``SBT_ENV=production`` production security settings; needs ``DJANGO_SECRET_KEY``,
                           ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and ``OIDC_RSA_PRIVATE_KEY``
 
@@ -15,6 +16,7 @@ settings are.
 """
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sbt_site.conf import DEFAULTS as SBT_DEFAULTS
 from sbt_site.conf import SCOPE_DESCRIPTIONS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +68,15 @@ def env_lockout_parameters(name: str, default: str) -> list:
             raise ImproperlyConfigured(f"{name}: {item!r} is not username, ip_address or username+ip_address")
         parameters.append(names[0] if len(names) == 1 else names)
     return parameters
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate (``600/min``: a count per second, minute, hour or day); set but
+    empty, none (the limit is off)."""
+    value = os.environ.get(name, default).strip()
+    if value and not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must be a count per s, min, hour or day (e.g. 600/min), not {value!r}")
+    return value
 
 
 SBT_ENV = os.environ.get("SBT_ENV", "development")
@@ -200,6 +212,26 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache ------------------------------------------------------------------------------------
+# What the API's rate limit and metering's ingestion quota count in (sbt_site/ratelimits.py): it
+# must be shared by every process, so production sets CACHE_URL to Redis (a system check warns
+# otherwise). Unset, each process counts in its own memory: right for the embedded default's one
+# server process and for the tests. A Redis that does not answer within a second is skipped
+# (the limits let requests through) rather than holding every request.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a Redis URL (redis://host:6379/1), not {CACHE_URL!r}")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -287,6 +319,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["sbt_site.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "sbt_site.api.exceptions.exception_handler",
+    # Requests per OAuth client (SBT["API_RATE_LIMIT"]); POST /usage's fast path applies it too.
+    "DEFAULT_THROTTLE_CLASSES": ["sbt_site.api.throttling.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "sbt_site.api.schema.ScopedAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_VERSIONING_CLASS": None,
@@ -429,6 +463,12 @@ SBT = {
     # Reverse proxies in front of the server, each appending the address it saw to X-Forwarded-For;
     # 0 (the default) trusts no such header and takes the peer's address (accounts/lockout.py).
     "TRUSTED_PROXY_COUNT": env_int("SBT_TRUSTED_PROXY_COUNT", 0),
+    # API requests per OAuth client (per client and user for a user's token); empty: no limit.
+    "API_RATE_LIMIT": env_rate("SBT_API_RATE_LIMIT", SBT_DEFAULTS["API_RATE_LIMIT"]),
+    # Usage events accepted per tenant per minute, by every face but the operator's file import; 0: none.
+    "USAGE_EVENTS_PER_MINUTE_PER_TENANT": env_int(
+        "SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT", SBT_DEFAULTS["USAGE_EVENTS_PER_MINUTE_PER_TENANT"]
+    ),
 }
 
 # Providers, shaped like STORAGES; loaded by sbt_site.providers.get_provider(name).

@@ -8,7 +8,8 @@ machinery is skipped; together that was about half the CPU of a one-event reques
 
 What it bypasses: DRF's ``initial()`` (authentication, permissions, throttles, content
 negotiation, versioning) and its parsers and renderers. It emulates ``EMULATED``, the classes
-``UsageView`` runs with today, and answers byte for byte as DRF would
+``UsageView`` runs with today (the client's rate limit with the throttle's own counters,
+``tokens_throttled``, once per client of a group), and answers byte for byte as DRF would
 (metering/tests/test_fast_ingest.py); metering/checks.py fails ``manage.py check`` when the
 view's effective classes differ, e.g. after a throttle is added to REST_FRAMEWORK. Any other
 request, and any whose token does not pass, is handed to DRF, so every error is DRF's.
@@ -19,7 +20,7 @@ import io
 from django.conf import settings
 from django.http import HttpResponse
 from oauth2_provider.utils import parse_bearer_token
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 
@@ -27,9 +28,10 @@ from accounts.tokens import BearerCheck, bearer_checks, token_tenant_id
 from metering import services
 from metering.interface import IngestResult
 from sbt_site.api.authentication import BearerTokenAuthentication
-from sbt_site.api.exceptions import error_body
+from sbt_site.api.exceptions import error_body, exception_handler
 from sbt_site.api.parsers import StrictJSONParser
 from sbt_site.api.permissions import HasOperationScope, scope_for_operation
+from sbt_site.api.throttling import ClientRateThrottle, tokens_throttled
 from sbt_site.errors import ServiceError
 
 # What the fast path does in place of DRF, as UsageView's attributes DRF reads: the check
@@ -37,7 +39,7 @@ from sbt_site.errors import ServiceError
 EMULATED = {
     "authentication_classes": (BearerTokenAuthentication,),
     "permission_classes": (HasOperationScope,),
-    "throttle_classes": (),
+    "throttle_classes": (ClientRateThrottle,),
     "parser_classes": (StrictJSONParser,),
     "renderer_classes": (JSONRenderer,),
     "content_negotiation_class": DefaultContentNegotiation,
@@ -58,8 +60,20 @@ class NotAuthorized(Exception):
 
 
 def _bearer_authenticate(checks: list[BearerCheck]) -> list:
-    """Credentials.authenticate for bearer tokens: every token of a group in one query."""
-    return [NotAuthorized() if token is None else token_tenant_id(token) for token in bearer_checks(checks)]
+    """Credentials.authenticate for bearer tokens: every token of a group in one query, then
+    the client's rate limit, as DRF checks it after authentication and permissions (a request
+    over it: DRF's Throttled)."""
+    tokens = bearer_checks(checks)
+    waits = iter(tokens_throttled([token for token in tokens if token is not None]))
+    outcomes = []
+    for token in tokens:
+        if token is None:
+            outcomes.append(NotAuthorized())
+        elif (wait := next(waits)) is not None:
+            outcomes.append(Throttled(wait=wait))
+        else:
+            outcomes.append(token_tenant_id(token))
+    return outcomes
 
 
 def bearer_credentials(bearer: BearerCheck) -> services.Credentials:
@@ -70,8 +84,9 @@ def usage_events_ingest_bearer(*, events: list, bearer: BearerCheck) -> IngestRe
     """``usage_events_ingest_shared`` for a request not yet authenticated: its bearer token is
     checked by the group commit's leader, together with those of the other requests of the
     group, in one query (the token lookup was the largest cost of a one-event request that is
-    not shared otherwise). Raises NotAuthorized when the token does not pass, InvalidInput
-    when the batch does not; the batch must be groupable (``services.usage_events_groupable``)."""
+    not shared otherwise). Raises NotAuthorized when the token does not pass, Throttled over
+    the client's rate limit, a ServiceError when the batch does not pass (InvalidInput, the
+    tenant's quota); the batch must be groupable (``services.usage_events_groupable``)."""
     return services.usage_events_ingest_authenticating(events=events, credentials=bearer_credentials(bearer))
 
 
@@ -120,12 +135,18 @@ def _ingest_fast(request) -> HttpResponse | None:
         result = usage_events_ingest_bearer(events=events, bearer=bearer)
     except NotAuthorized:
         return None
+    except Throttled as exc:
+        drf = exception_handler(exc, {})
+        return _json_response(drf.data, drf.status_code, {"Retry-After": drf["Retry-After"]})
     except ServiceError as exc:
-        return _json_response(error_body(exc.status_code, exc.message, exc.code, exc.detail), exc.status_code)
+        body = error_body(exc.status_code, exc.message, exc.code, exc.detail)
+        return _json_response(body, exc.status_code, exc.headers)
     return _json_response({"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, 201)
 
 
-def _json_response(data: dict, status_code: int) -> HttpResponse:
+def _json_response(data: dict, status_code: int, headers: dict | None = None) -> HttpResponse:
     response = HttpResponse(JSONRenderer().render(data), status=status_code, content_type="application/json")
     response["Allow"] = ALLOW
+    for name, value in (headers or {}).items():
+        response[name] = value
     return response

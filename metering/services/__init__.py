@@ -5,6 +5,7 @@
 - ``validation``: usage events checked against the meters and tenants they name;
 - ``ingest``: usage stored exactly once, alone or in a group commit shared by concurrent
   callers (authenticated by the caller's layer through ``Credentials``);
+- ``quota``: the ingestion quota per tenant, charged by ``ingest``;
 - ``cancel``: corrections, cancelling events and rebuilding rollups;
 - ``files``: usage from JSON-lines or CSV files.
 
@@ -27,6 +28,7 @@ from metering.services.ingest import (
     usage_events_ingest_shared,
 )
 from metering.services.meters import meter_check, meter_create, meter_delete, meter_update
+from metering.services.quota import usage_quota_charge
 from metering.services.validation import (
     UNSTORABLE,
     VALUE_LIMIT,
@@ -64,5 +66,6 @@ __all__ = [
     "usage_events_ingest_shared",
     "usage_events_validate",
     "usage_file_ingest",
+    "usage_quota_charge",
     "usage_rollups_rebuild",
 ]

@@ -79,7 +79,8 @@ def usage_file_ingest(*, handle, file_format: str, batch_size: int = 1000, progr
         batch.clear()
         while pending:
             try:
-                result = usage_events_ingest(events=[event for _, event in pending])
+                # the operator's import: the tenants' ingestion quota is for what clients send
+                result = usage_events_ingest(events=[event for _, event in pending], enforce_quota=False)
             except InvalidInput as exc:
                 bad = {}
                 for error in exc.detail or []:

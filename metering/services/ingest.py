@@ -18,14 +18,23 @@ from django.db import DataError, connection, transaction
 from metering.group_commit import GroupCommit
 from metering.interface import IngestResult
 from metering.services.common import provider
+from metering.services.quota import usage_quota_charge
 from metering.services.validation import _check_batch, _contexts, _parse_batch, usage_events_validate
 from sbt_site.conf import sbt_settings
 from sbt_site.errors import InvalidInput
 
 
-def usage_events_ingest(*, events: list, client_tenant_id: UUID | None = None) -> IngestResult:
-    """Validate and store a batch exactly once by (tenant, eventId); durable on return."""
+def usage_events_ingest(
+    *, events: list, client_tenant_id: UUID | None = None, enforce_quota: bool = True
+) -> IngestResult:
+    """Validate and store a batch exactly once by (tenant, eventId); durable on return.
+    ``enforce_quota=False`` exempts it from the tenants' ingestion quota (metering/services/quota.py):
+    for the operator's own imports, never for what a client sends."""
     parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
+    if enforce_quota:
+        (refused,) = usage_quota_charge([parsed])
+        if refused is not None:
+            raise refused
     return _store([parsed])[0]
 
 
@@ -103,9 +112,10 @@ def _validate(batch: tuple[list, UUID | None], context) -> list | InvalidInput:
 
 def _ingest_group(batches: list[tuple[list, object]]) -> list:
     """GroupCommit's flush. ``batches`` are (events, client tenant id or Credentials):
-    authenticate the callers, validate each batch on its own (a bad one fails alone), store
-    the valid ones in one transaction; per batch an IngestResult or the exception to raise
-    (InvalidInput, or what its Credentials' authentication returned).
+    authenticate the callers, validate each batch on its own (a bad one fails alone), charge
+    the tenants' quotas (a batch over one fails alone), store the valid ones in one
+    transaction; per batch an IngestResult or the exception to raise (InvalidInput,
+    TooManyRequests, or what its Credentials' authentication returned).
 
     One caller's request must never fail another's: every step that works on the whole group
     (authentication, the meter and tenant reads, the shared transaction) is retried batch by
@@ -120,6 +130,10 @@ def _ingest_group(batches: list[tuple[list, object]]) -> list:
 
     for number, outcome in zip(authorized, _one_by_one(validated, authorized), strict=True):
         outcomes[number] = outcome
+    valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
+    for number, refused in zip(valid, usage_quota_charge([outcomes[number] for number in valid]), strict=True):
+        if refused is not None:
+            outcomes[number] = refused
     valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
     if valid:
         stored = _one_by_one(_store, [outcomes[number] for number in valid])

@@ -7,14 +7,17 @@ These tests use real transactions (``transaction=True``): inside a test's wrappi
 ingestion cannot share a group commit, and the fast path steps aside.
 """
 
+import contextlib
 import hashlib
 import json
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from django.conf import settings
 from django.test import Client, RequestFactory
 from django.test.utils import override_settings
 from oauth2_provider.models import get_access_token_model
@@ -25,7 +28,7 @@ from metering.api import fast
 from metering.api.fast import FAST_PATH_MAX_BYTES, NotAuthorized, _ingest_fast
 from metering.models import UsageEvent
 from sbt_site.conf import sbt_settings
-from sbt_site.errors import InvalidInput
+from sbt_site.errors import InvalidInput, TooManyRequests
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WRITE = "usage/usage_write"
@@ -101,6 +104,11 @@ CASES = [
     ("events not a list", False, lambda w, p: {"data": {"events": {"a": 1}}}),
     ("more events than a group takes", False, _over_group_size),
     ("a body over FAST_PATH_MAX_BYTES", False, lambda w, p: {"data": _event(w, p, pad="x" * FAST_PATH_MAX_BYTES)}),
+    # "0/s": every request over the client's rate, Retry-After always 1 (the rest of the second)
+    ("over the client's rate limit", True, lambda w, p: {"data": _event(w, p), "sbt": {"API_RATE_LIMIT": "0/s"}}),
+    ("more events than the tenant's quota", True,
+     lambda w, p: {"data": {"events": [_event(w, f"{p}-{i}") for i in range(2)]},
+                   "sbt": {"USAGE_EVENTS_PER_MINUTE_PER_TENANT": 1}, "same_second": True}),
     ("Accept: text/html", False, lambda w, p: {"data": _event(w, p), "accept": "text/html"}),
     ("Accept with parameters", False, lambda w, p: {"data": _event(w, p), "accept": "application/json; indent=4"}),
     ("text/plain body", False, lambda w, p: {"raw": json.dumps(_event(w, p)).encode(), "type": "text/plain"}),
@@ -119,15 +127,31 @@ def _post_arguments(world, case: dict) -> tuple[str, bytes, dict]:
     return path, body, {"content_type": case.get("type", "application/json"), "headers": headers}
 
 
+def _limits(case: dict):
+    """The SBT settings a case overrides (its rate limit, its quota), or none."""
+    if "sbt" not in case:
+        return contextlib.nullcontext()
+    return override_settings(SBT={**settings.SBT, **case["sbt"]})
+
+
 def _send(client: Client, world, case: dict):
     path, body, arguments = _post_arguments(world, case)
-    return client.post(path, body, **arguments)
+    with _limits(case):
+        return client.post(path, body, **arguments)
+
+
+def _at_the_start_of_a_second() -> None:
+    """Wait for the next second to begin: a quota's Retry-After counts down each second, and the
+    two answers compared must be given within the same one."""
+    time.sleep(1 - time.time() % 1)
 
 
 @pytest.mark.parametrize(("name", "fast", "build"), CASES, ids=[case[0] for case in CASES])
 def test_every_answer_of_post_usage_is_the_one_drf_gives(world, name, fast, build):
     client = Client()
     _send(client, world, {"data": _event(world, "stored-before")})
+    if build(world, "fast").get("same_second"):
+        _at_the_start_of_a_second()
     answered = _send(client, world, build(world, "fast"))
     with override_settings(ROOT_URLCONF="metering.tests.drf_only_urls"):
         reference = _send(client, world, build(world, "drf"))
@@ -135,8 +159,10 @@ def test_every_answer_of_post_usage_is_the_one_drf_gives(world, name, fast, buil
     assert answered.content == reference.content
     assert dict(answered.headers) == dict(reference.headers)
     # and the fast path answered the cases it is for, and only those
-    path, body, arguments = _post_arguments(world, build(world, "probe"))
-    assert (_ingest_fast(RequestFactory().post(path, body, **arguments)) is not None) is fast
+    probe = build(world, "probe")
+    path, body, arguments = _post_arguments(world, probe)
+    with _limits(probe):
+        assert (_ingest_fast(RequestFactory().post(path, body, **arguments)) is not None) is fast
 
 
 def test_one_group_checks_every_token_and_stores_only_what_passed(world):
@@ -164,6 +190,32 @@ def test_one_group_checks_every_token_and_stores_only_what_passed(world):
     assert [(outcomes[n].accepted, outcomes[n].duplicates) for n in (0, 5, 6, 7)] == [(1, 0), (1, 0), (1, 0), (0, 1)]
     stored = dict(UsageEvent.objects.values_list("event_id", "tenant_id"))
     assert stored == dict.fromkeys(["valid", "bound-own", "authenticated-before"], world["mine"].pk)
+
+
+def test_one_group_applies_each_clients_rate_limit_and_each_tenants_quota(world, make_token, minute_window):
+    """Per client, the requests of a group past its rate are DRF's 429; per tenant, the batches
+    past its quota are refused alone."""
+
+    def bearer(token):
+        check = BearerCheck(token=token, uri="http://testserver/api/v1/usage", method="POST", scope=WRITE)
+        return fast.bearer_credentials(check)
+
+    other_client = make_token(WRITE)
+    batches = [
+        ([_event(world, "a-1")], bearer(world["token"])),
+        ([_event(world, "a-2")], bearer(world["token"])),
+        ([_event(world, "a-3")], bearer(world["token"])),  # the client's third: over 2/min
+        ([_event(world, "b-1", tenantId=str(world["other"].pk))], bearer(other_client)),
+        ([_event(world, "b-2", tenantId=str(world["other"].pk))], bearer(other_client)),  # the tenant's 2nd
+    ]
+    limits = {"API_RATE_LIMIT": "2/min", "USAGE_EVENTS_PER_MINUTE_PER_TENANT": 1}
+    with override_settings(SBT={**settings.SBT, **limits}):
+        outcomes = services._ingest_group(batches)
+    assert [type(outcome).__name__ for outcome in outcomes] == [
+        "IngestResult", "TooManyRequests", "Throttled", "IngestResult", "TooManyRequests"]  # fmt: skip
+    assert isinstance(outcomes[1], TooManyRequests) and outcomes[1].code == "usage_quota_exceeded"
+    assert 1 <= outcomes[2].wait <= 60 and 1 <= outcomes[1].retry_after <= 60
+    assert set(UsageEvent.objects.values_list("event_id", flat=True)) == {"a-1", "b-1"}
 
 
 def test_the_bearer_path_takes_groupable_batches_only(world):

@@ -72,7 +72,8 @@ def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error the API returns goes through here."""
     headers = {}
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.status_code, exc.message, exc.code, exc.detail), status=exc.status_code)
+        body = error_body(exc.status_code, exc.message, exc.code, exc.detail)
+        return Response(body, status=exc.status_code, headers=exc.headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):

@@ -103,6 +103,7 @@ def test_production_check_deploy_is_clean(tmp_path):
         DJANGO_ALLOWED_HOSTS="control.example.com",
         DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://u:p@localhost:5432/sbt"),
         CELERY_BROKER_URL="redis://localhost:6379/0",
+        CACHE_URL="redis://localhost:6379/1",  # the rate limits' counters, shared (sbt_site.W001)
         OIDC_RSA_PRIVATE_KEY=_rsa_private_key_pem(),
     )
     result = subprocess.run(
