@@ -38,12 +38,16 @@ def loads(raw: bytes) -> object:
 
 
 def _nested_deeper_than(value: object, limit: int) -> bool:
-    # A loop, not recursion: this is the check that must not overflow the stack.
-    pending = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while pending:
-        node, depth = pending.pop()
-        children = node.values() if isinstance(node, dict) else node
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+    # Level by level, a loop rather than recursion (this is the check that must not overflow
+    # the stack); a level is a plain list, which costs less per container than a stack of pairs.
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is dict or type(child) is list
+        ]
+    return bool(level)
