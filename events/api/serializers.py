@@ -11,8 +11,8 @@ from sbt_site.db import storable_text
 
 def storable_json(value) -> None:
     """PostgreSQL's jsonb cannot hold NUL characters, lone surrogates or infinite numbers (JSON's
-    1e999); refuse them here rather than fail on save. Iterative, because the parser allows
-    nesting as deep as Python's recursion limit."""
+    1e999); refuse them here rather than fail on save. Iterative, like every walk over a body
+    (sbt_site/strict_json.py bounds the nesting, but no walk should depend on that)."""
     stack = [value]
     while stack:
         item = stack.pop()

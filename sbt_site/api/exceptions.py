@@ -7,8 +7,8 @@ validation failures (422) a FastAPI-style ``detail`` list of ``{"loc", "msg", "t
 import logging
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -141,6 +141,9 @@ def json_or_html_400(request, exception=None):
         if isinstance(exception, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return _api_error(request, 413, f"Request body too large: the limit is {limit} bytes.", "request_too_large")
+        if isinstance(exception, DisallowedHost):
+            # Django's message names the ALLOWED_HOSTS setting to add the host to: for the operator's log only
+            return _api_error(request, 400, "Bad request: this host is not served here.", "bad_request")
         return _api_error(request, 400, str(exception) or "Bad request", "bad_request")
     from django.views.defaults import bad_request
 

@@ -165,3 +165,9 @@ def test_success_uses_the_data_envelope(api):
 def test_a_view_without_declared_scopes_is_never_served(api):
     with pytest.raises(ImproperlyConfigured, match="declares no operation"):
         api().get("/api/v1/undeclared")
+
+
+def test_a_host_not_served_is_a_400_envelope_that_does_not_name_the_setting(api):
+    response = api().get("/api/v1/probe", HTTP_HOST="evil.example.com")
+    body = assert_envelope(response, 400, code="bad_request")
+    assert "ALLOWED_HOSTS" not in body["message"] and "evil.example.com" not in body["message"]
