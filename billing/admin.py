@@ -92,7 +92,7 @@ class UsagePushAdmin(admin.ModelAdmin):
             messages.info(request, f"Sent value in this view: {totals['total'] or 0}; failed pushes: {failed}.")
         return response
 
-    @admin.action(description="Retry the selected failed or pending pushes")
+    @admin.action(description="Retry the selected failed, pending or cancelling pushes")
     def retry(self, request, queryset):
         try:
             result = services.usage_pushes_retry(push_ids=list(queryset.values_list("pk", flat=True)))

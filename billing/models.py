@@ -74,7 +74,12 @@ class UsagePush(models.Model):
         PENDING = "pending", "pending (sent, answer not yet recorded)"
         SENT = "sent"
         FAILED = "failed"
+        CANCELLING = "cancelling", "cancelling (cancellation asked, answer not yet recorded)"
         CANCELED = "canceled", "canceled (replaced by a later revision)"
+
+    #: Rows a run (or the admin's retry) must still finish: a send or a cancellation not yet answered.
+    UNFINISHED_SENDS = (Status.PENDING, Status.FAILED)
+    UNFINISHED = (*UNFINISHED_SENDS, Status.CANCELLING)
 
     class Kind(models.TextChoices):
         TOTAL = "total", "the window's total"

@@ -104,6 +104,25 @@ def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
     return True
 
 
+def _push_cancel(push: UsagePush, *, provider: BillingProvider) -> bool:
+    """Withdraw a sent push at the provider, the intent committed first: a process killed once the
+    provider has cancelled it leaves the row ``cancelling``, never ``sent``, and the next run cancels
+    it again (a repeat is recognised by the provider, as a resent push is)."""
+    UsagePush.objects.filter(pk=push.pk, status=UsagePush.Status.SENT).update(
+        status=UsagePush.Status.CANCELLING, modified=timezone.now()
+    )
+    push.status = UsagePush.Status.CANCELLING
+    try:
+        provider.cancel_usage(identifier=push.identifier, meter_api_name=push.meter_api_name)
+    except ProviderError as exc:
+        push.error = exc.message[:4000]
+        UsagePush.objects.filter(pk=push.pk).update(error=push.error, modified=timezone.now())
+        return False
+    UsagePush.objects.filter(pk=push.pk).update(status=UsagePush.Status.CANCELED, error="", modified=timezone.now())
+    push.status = UsagePush.Status.CANCELED
+    return True
+
+
 def _push_create(
     *,
     customer: BillingCustomer,
@@ -153,12 +172,16 @@ def _window_push(
     dry_run: bool,
     now: datetime,
 ) -> None:
-    unfinished = [push for push in pushes if push.status in (UsagePush.Status.PENDING, UsagePush.Status.FAILED)]
+    # What a stopped run left half done is finished first, and a cancellation before anything: until
+    # it is answered the provider may or may not still bill the row, so the window's bill is unknown.
+    cancelling = [push for push in pushes if push.status == UsagePush.Status.CANCELLING]
+    unfinished = cancelling + [push for push in pushes if push.status in UsagePush.UNFINISHED_SENDS]
     for push in unfinished:
         if dry_run:
             line.retried += 1
             continue
-        if not _push_send(push, provider=provider):
+        finish = _push_cancel if push.status == UsagePush.Status.CANCELLING else _push_send
+        if not finish(push, provider=provider):
             line.failed += 1
             line.errors.append(UsagePush.objects.get(pk=push.pk).error)
             return  # corrections wait until what was already promised has been delivered
@@ -186,19 +209,16 @@ def _window_push(
         )
         return
     if dry_run:
-        line.corrected += 1 if sent else 0
-        line.sent += 0 if sent else 1
+        line.corrected += 1 if sent or cancelling else 0
+        line.sent += 0 if sent or cancelling else 1
         line.value_sent += value
         return
     if sent and kind == UsagePush.Kind.TOTAL:
         for push in sent:
-            try:
-                provider.cancel_usage(identifier=push.identifier, meter_api_name=meter_api_name)
-            except ProviderError as exc:
+            if not _push_cancel(push, provider=provider):
                 line.failed += 1
-                line.errors.append(exc.message)
+                line.errors.append(push.error)
                 return
-            UsagePush.objects.filter(pk=push.pk).update(status=UsagePush.Status.CANCELED, modified=timezone.now())
         if value == 0:
             line.corrected += 1  # every event of the window was cancelled: nothing left to bill
             return
@@ -216,7 +236,7 @@ def _window_push(
         return
     if _push_send(push, provider=provider):
         line.value_sent += value
-        if sent:
+        if sent or cancelling:
             line.corrected += 1
         else:
             line.sent += 1
@@ -283,9 +303,7 @@ def usage_push_run(
         result.lines.append(line)
         history = UsagePush.objects.filter(customer=customer, meter_api_name=meter)
         last_sent = history.filter(status=UsagePush.Status.SENT).aggregate(last=Max("window_end"))["last"]
-        first_unfinished = history.filter(status__in=(UsagePush.Status.PENDING, UsagePush.Status.FAILED)).aggregate(
-            first=Min("window_start")
-        )["first"]
+        first_unfinished = history.filter(status__in=UsagePush.UNFINISHED).aggregate(first=Min("window_start"))["first"]
         # Never pushed: everything the provider still accepts. Otherwise re-read the lookback too.
         never = earliest or customer.created.astimezone(UTC) - lookback
         start = never if last_sent is None else last_sent - lookback
@@ -320,18 +338,25 @@ def usage_push_run(
 
 
 def usage_pushes_retry(*, push_ids: list[int]) -> PushResult:
-    """Resend the given pending or failed pushes with their recorded identifier and value."""
+    """Resend the given pending or failed pushes with their recorded identifier and value, and
+    cancel again the given ``cancelling`` ones (the window's new total goes out with the next run)."""
     provider = billing_provider()
     result = PushResult()
-    pushes = UsagePush.objects.filter(
-        pk__in=push_ids, status__in=(UsagePush.Status.PENDING, UsagePush.Status.FAILED)
-    ).select_related("customer__tenant")
+    pushes = UsagePush.objects.filter(pk__in=push_ids, status__in=UsagePush.UNFINISHED).select_related(
+        "customer__tenant"
+    )
     for push in pushes.order_by("window_start", "revision"):
         line = PushLine(
             tenant_id=push.customer.tenant_id, tenant_name=push.customer.tenant.name, meter_api_name=push.meter_api_name
         )
         result.lines.append(line)
-        if _push_send(push, provider=provider):
+        if push.status == UsagePush.Status.CANCELLING:
+            if _push_cancel(push, provider=provider):
+                line.retried += 1
+            else:
+                line.failed += 1
+                line.errors.append(push.error)
+        elif _push_send(push, provider=provider):
             line.retried += 1
             line.value_sent += push.value
         else:

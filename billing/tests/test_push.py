@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 
 from billing.interface import CustomerRef, UsageRecord
 from billing.models import BillingCustomer, LocalBillingRecord, UsagePush
-from billing.services import billing_provider, usage_push_run
+from billing.services import billing_provider, usage_push_run, usage_pushes_retry
 from metering.interface import MeterSpec
 from metering.services import meter_create, usage_events_cancel, usage_events_ingest
 from sbt_site.errors import ProviderError
@@ -153,6 +153,80 @@ def test_cancelled_usage_is_withdrawn_from_the_window(stripe_billing, billed_ten
 
     assert stripe_billing.totals(METER, customer_id(billed_tenant)) == {}
     assert UsagePush.objects.get().status == UsagePush.Status.CANCELED
+
+
+ADJUSTMENTS = "/v1/billing/meter_event_adjustments"
+
+# Where a run can stop inside a cancellation, as the fake makes every attempt of it fail: before
+# Stripe applied it, or after (each answer lost). The flag says whether Stripe cancelled the event.
+CANCEL_STOPS = {
+    "before Stripe applied it": (lambda fake: fake.fail_next(4), False),
+    "after Stripe applied it": (lambda fake: fake.drop_next(4, path=ADJUSTMENTS), True),
+}
+
+
+def stop_inside_a_correction(stripe_billing, tenant, stop: str) -> None:
+    """Push 10 for a window, add 5 late, and let the correcting run stop inside its cancellation."""
+    ingest(tenant, 2, [10])
+    usage_push_run()
+    ingest(tenant, 2, [5], prefix="late")
+    make_it_fail, applied = CANCEL_STOPS[stop]
+    make_it_fail(stripe_billing)
+
+    stopped = usage_push_run()
+
+    assert (stopped.failed, UsagePush.objects.get().status) == (1, UsagePush.Status.CANCELLING)
+    billed = {} if applied else expected_totals({2: [10]})
+    assert stripe_billing.totals(METER, customer_id(tenant)) == billed
+
+
+@pytest.mark.parametrize("usage_after", [[10, 5], [10]], ids=["usage still changed", "usage back to what was billed"])
+@pytest.mark.parametrize("stop", CANCEL_STOPS)
+def test_a_run_stopped_inside_a_cancellation_is_finished_by_the_next_run(
+    stripe_billing, billed_tenant, stop, usage_after
+):
+    stop_inside_a_correction(stripe_billing, billed_tenant, stop)
+    if usage_after == [10]:
+        # What was billed before is right again: only the recorded intent says Stripe may hold nothing.
+        usage_events_cancel(client_tenant_id=None, tenant_id=billed_tenant.pk, event_ids=["late-2-0"])
+
+    resumed = usage_push_run()
+
+    assert (resumed.failed, resumed.total("retried"), resumed.total("corrected")) == (0, 1, 1)
+    assert stripe_billing.totals(METER, customer_id(billed_tenant)) == expected_totals({2: usage_after})
+    revisions = list(UsagePush.objects.order_by("revision").values_list("revision", "window_total", "status"))
+    assert revisions == [
+        (0, Decimal(10), UsagePush.Status.CANCELED),
+        (1, Decimal(sum(usage_after)), UsagePush.Status.SENT),
+    ]
+    live = [event["identifier"] for event in stripe_billing.live_events(METER)]
+    assert live == [UsagePush.objects.get(revision=1).identifier]
+    assert usage_push_run().sent == 0, "the window is settled"
+
+
+def test_the_admin_retry_finishes_a_stopped_cancellation(stripe_billing, billed_tenant):
+    stop_inside_a_correction(stripe_billing, billed_tenant, "after Stripe applied it")
+    push = UsagePush.objects.get()
+
+    retried = usage_pushes_retry(push_ids=[push.pk])
+
+    push.refresh_from_db()
+    assert (retried.total("retried"), retried.failed, push.status) == (1, 0, UsagePush.Status.CANCELED)
+    assert stripe_billing.totals(METER, customer_id(billed_tenant)) == {}
+    usage_push_run()
+    assert stripe_billing.totals(METER, customer_id(billed_tenant)) == expected_totals({2: [15]})
+
+
+def test_a_cancellation_that_cannot_be_finished_stays_reported(stripe_billing, billed_tenant):
+    stop_inside_a_correction(stripe_billing, billed_tenant, "before Stripe applied it")
+    age_the_pushes(stripe_billing, 2)
+
+    result = usage_push_run()
+
+    assert result.failed == 1
+    assert "within 24 hours" in result.lines[0].errors[0]
+    assert UsagePush.objects.get().status == UsagePush.Status.CANCELLING, "whether Stripe bills it is not known"
+    assert UsagePush.objects.count() == 1, "nothing is added on top of a record that may still be billed"
 
 
 def age_the_pushes(stripe_billing, days: int) -> None:
