@@ -25,3 +25,20 @@ def test_a_dropped_connection_fails_once_with_a_django_error_and_is_then_replace
     connection.close_if_unusable_or_obsolete()  # what Django does when each request ends
     assert connection.connection is None
     assert execute_prepared("SELECT 1", []) == [(1,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_stay_with_a_pooled_connection_given_back_and_taken_again():
+    assert connection.pool is not None  # the suite runs pooled, as production on PostgreSQL does
+    for _ in range(6):  # past prepare_threshold
+        assert execute_prepared("SELECT %s::int + 41", [1]) == [(42,)]
+    backend_pid = connection.connection.info.backend_pid
+    for _ in range(connection.pool.max_size):  # the pool hands its connections out in turn
+        connection.close()  # what Django does when each request ends: back to the pool
+        assert execute_prepared("SELECT %s::int + 41", [1]) == [(42,)]
+        if connection.connection.info.backend_pid == backend_pid:
+            break
+    assert connection.connection.info.backend_pid == backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT $1::int + 41'")
+        assert cursor.fetchone() == (1,)
