@@ -29,9 +29,11 @@ bypasses, and what it costs:
   session (psycopg keeps at most 100 per connection, evicting the least recently used), and a
   transaction-pooling PgBouncer older than 1.21 cannot carry them (docs/operations.md).
 
-It keeps Django's error handling (``connection.wrap_database_errors``): errors are
-``django.db``'s, and a failure marks the connection for Django to check and replace when the
-request ends. Keep it for the few statements a profile shows on every request.
+It keeps Django's error handling (``connection.wrap_database_errors``) and its health check: errors
+are ``django.db``'s, a failure marks the connection for Django to check and replace when the
+request ends, and a connection dropped while idle is replaced before the first statement (a
+pooled one, by the pool). A dropped connection thus fails one request at most (answered 503,
+sbt_site/api/exceptions.py). Keep it for the few statements a profile shows on every request.
 """
 
 import itertools
@@ -116,6 +118,10 @@ def _native_placeholders(sql: str) -> str:
 def raw_cursor() -> Iterator[psycopg.RawCursor]:
     """PostgreSQL only: a psycopg cursor on Django's connection, in its transaction, for what
     Django's cursors cannot do (``COPY``). It bypasses what ``execute_prepared`` bypasses."""
+    # Django's cursors check a persistent connection once per request before its first query
+    # (CONN_HEALTH_CHECKS); ensure_connection alone does not, and would keep using one that
+    # PostgreSQL dropped while it was idle. A pooled connection was checked by the pool.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     # Django's error handling: psycopg errors become django.db's, and any but a data or
     # integrity error marks the connection, so Django checks it and discards it if broken

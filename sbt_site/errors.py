@@ -78,3 +78,20 @@ class ProviderError(ServiceError):
     def __init__(self, message: str, *, retryable: bool, code: str | None = None):
         super().__init__(message, code=code)
         self.retryable = retryable
+
+
+class ServiceUnavailable(ServiceError):
+    """A dependency is briefly unavailable (the database dropped the connection, or no pooled
+    connection freed up in time): not the request's fault, and worth retrying after
+    ``retry_after`` seconds."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

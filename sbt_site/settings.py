@@ -173,11 +173,31 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {
-        "default": dj_database_url.parse(
-            os.environ["DATABASE_URL"], conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
+    # Off by default until the benchmarks have measured it beside persistent connections
+    # (docs/operations.md "Database connections" says when to turn it on).
+    DATABASE_POOL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+        "DATABASE_POOL", False
+    )
+    if DATABASE_POOL:
+        # Each process borrows a connection per request from its own pool (psycopg_pool) and gives
+        # it back when the request ends: idle threads hold none, a process never opens more than
+        # max_size, a connection found dead is discarded, and a request that waits past timeout
+        # seconds for one answers 503 (sbt_site/api/exceptions.py). Sizing: docs/operations.md.
+        # Django refuses persistent connections with a pool: the pool is what persists.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+                "max_size": env_int("DATABASE_POOL_MAX_SIZE", 8),
+                "timeout": env_int("DATABASE_POOL_TIMEOUT", 3),
+                # connections above min_size are closed after this many idle seconds
+                "max_idle": env_int("DATABASE_POOL_MAX_IDLE", 60),
+            },
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
         "DATABASE_PREPARED_STATEMENTS", True
     ):

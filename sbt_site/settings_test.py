@@ -15,3 +15,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # the shell running the tests has. Set as the default rather than in SBT because many tests
 # replace SBT whole (settings.SBT = {...}); the egress tests narrow it with their own SBT.
 conf.DEFAULTS["EVENT_WEBHOOK_ALLOWED_NETWORKS"] = ["127.0.0.0/8", "::1/128"]
+
+# Tests run threads that each keep their connection for many "requests" (no request end gives it
+# back to the pool): a pool as large as the most threads a test starts lets none wait past timeout.
+if DATABASES["default"].get("OPTIONS", {}).get("pool"):
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = 32

@@ -18,6 +18,7 @@ request, and any whose token does not pass, is handed to DRF, so every error is 
 import io
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from oauth2_provider.utils import parse_bearer_token
 from rest_framework.exceptions import APIException, Throttled
@@ -135,7 +136,7 @@ def _ingest_fast(request) -> HttpResponse | None:
         result = usage_events_ingest_bearer(events=events, bearer=bearer)
     except NotAuthorized:
         return None
-    except Throttled as exc:
+    except (Throttled, OperationalError, InterfaceError) as exc:  # the last two: the database's 503
         drf = exception_handler(exc, {})
         return _json_response(drf.data, drf.status_code, {"Retry-After": drf["Retry-After"]})
     except ServiceError as exc:

@@ -70,13 +70,23 @@ class Credentials:
     authenticate: Callable[[list], list]
 
 
+def _replace_broken_connection() -> None:
+    """Close this thread's connection if the error broke it (PostgreSQL dropped it), so that
+    the retries open a new one: a leader's dead connection is not its group's fault. Django
+    would otherwise replace it only when the request ends, and every retry would fail on it."""
+    if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
+        connection.close()
+
+
 def _one_by_one(compute: Callable[[list], list], items: list) -> list:
-    """``compute(items)``, one outcome per item; if it raises, ``compute`` on each item alone, so
-    that an item whose content makes it fail (an error nobody foresaw) fails alone and never
-    the other callers of its group. The exception is the failing item's outcome."""
+    """``compute(items)``, one outcome per item; if it raises, ``compute`` on each item alone (on
+    a new connection if the error broke this one), so that an item whose content makes it fail
+    (an error nobody foresaw) fails alone and never the other callers of its group. The
+    exception is the failing item's outcome."""
     try:
         return compute(items)
     except Exception:
+        _replace_broken_connection()
         if len(items) == 1:
             raise
     outcomes = []

@@ -5,16 +5,18 @@ validation failures (422) a FastAPI-style ``detail`` list of ``{"loc", "msg", "t
 """
 
 import logging
+import sys
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from sbt_site.errors import ServiceError
+from sbt_site.errors import ServiceError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +70,26 @@ SIMPLE_MESSAGES = {
 }
 
 
+def database_unavailable(exc: BaseException | None) -> ServiceUnavailable | None:
+    """The 503 for a database that is briefly out of reach, or None for any other error.
+
+    An OperationalError is the database's operation failing, not the request: a dropped
+    connection (a restart, a failover, ``pg_terminate_backend``), a pool with no connection free
+    within its timeout, a server refusing connections, a deadlock or a statement timeout. An
+    InterfaceError is a connection already closed. The request did nothing wrong and a retry
+    may pass (the broken connection is replaced when the request ends), so it is a 503 with
+    Retry-After, not a 500.
+    """
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    logger.warning("database unavailable: %s", exc, exc_info=exc)
+    return ServiceUnavailable("The database is briefly unavailable; retry shortly.", retry_after=1)
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error the API returns goes through here."""
     headers = {}
+    exc = database_unavailable(exc) or exc
     if isinstance(exc, ServiceError):
         body = error_body(exc.status_code, exc.message, exc.code, exc.detail)
         return Response(body, status=exc.status_code, headers=exc.headers)
@@ -126,8 +145,15 @@ def json_or_html_404(request, exception=None):
 
 
 def json_or_html_500(request):
-    """handler500: a bug reached the client; it gets the envelope, the log gets the traceback."""
+    """handler500: a bug reached the client; it gets the envelope, the log gets the traceback.
+    A database briefly out of reach outside DRF (the POST /usage fast path, /healthz, /o/) is
+    not a bug: a 503 with Retry-After, as DRF's views answer it."""
     if request.path.startswith(_API_PATHS):
+        unavailable = database_unavailable(sys.exc_info()[1])  # handler500 runs in Django's except block
+        if unavailable is not None:
+            response = _api_error(request, 503, unavailable.message, unavailable.code)
+            response["Retry-After"] = str(unavailable.retry_after)
+            return response
         return _api_error(request, 500, "Internal server error", "server_error")
     from django.views.defaults import server_error
 
