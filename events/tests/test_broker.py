@@ -6,7 +6,6 @@ worker fans the event out and delivers it to the application plane, which report
 provisionSuccess back to the web process.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,20 +15,9 @@ import requests
 from events.models import Delivery, Event
 from events.services import subscription_create
 from events.tests.conftest import ApplicationPlane, application_plane_scopes, verify_signature
-from events.tests.subprocesses import Processes, free_port, gunicorn_command, process_env, wait_for, worker_command
+from events.tests.subprocesses import free_port, gunicorn_command, wait_for, worker_command
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """Start processes with the test database and Redis; stop every one of them at the end."""
-    redis_url = os.environ.get("SBT_TEST_REDIS_URL")
-    if not redis_url:
-        pytest.fail("SBT_TEST_REDIS_URL is not set: run the suite with ./sbt test, which starts Redis")
-    group = Processes(env=process_env(broker_url=redis_url, var_dir=tmp_path), log_dir=tmp_path)
-    yield group
-    group.stop_all()
 
 
 @pytest.mark.broker
