@@ -121,6 +121,31 @@ ensure_chromium() {
   fi
 }
 
+# Run a command again whenever it exits, as systemd's Restart=always does in production: a worker
+# that a broker fault killed must not stop deliveries until someone notices (issue 18). The wait
+# doubles up to a minute while it keeps failing and starts over after a minute of uptime. TERM
+# stops the command and the loop; run it in the background (`supervise … &`), so that the trap is
+# the background subshell's own.
+supervise() {
+  local child="" delay=1 started status
+  trap 'if [ -n "$child" ]; then kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi; exit 0' TERM
+  while true; do
+    started=$SECONDS
+    "$@" &
+    child=$!
+    status=0
+    wait "$child" || status=$?
+    child=""
+    if (( SECONDS - started >= 60 )); then delay=1; fi
+    printf '%s sbt: %s exited with status %s; restarting it in %ss\n' "$(date -u +%FT%TZ)" "$(basename "$1")" "$status" "$delay"
+    sleep "$delay" &
+    child=$!
+    wait "$child" || true
+    child=""
+    delay=$(( delay * 2 > 60 ? 60 : delay * 2 ))
+  done
+}
+
 cmd_run() {
   ensure_venv requirements.txt
   local port=${PORT:-8000} host=${HOST:-127.0.0.1}
@@ -133,8 +158,8 @@ cmd_run() {
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  say "Starting the Celery worker with beat (filesystem broker under var/celery, log in var/celery.log)"
-  "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
+  say "Starting the Celery worker with beat (filesystem broker under var/celery, log in var/celery.log; restarted if it exits)"
+  supervise "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
   WORKER_PID=$!
   say "Serving on http://$host:$port/ (Ctrl-C stops)"
   "$PY" manage.py runserver --noreload "$host:$port" &

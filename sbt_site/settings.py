@@ -475,7 +475,20 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Ride out a broker restart (issue 18): reconnect forever, at startup too, instead of exiting
+# after Celery's default 100 attempts; the outbox keeps every event meanwhile. Redis sockets get
+# timeouts and a health check, so a dead connection is noticed in seconds, not at TCP's pace.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+if not CELERY_EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "retry_on_timeout": True,
+        "health_check_interval": 25,
+        "socket_keepalive": True,
+    }
 
 # --- The control plane's own settings ----------------------------------------------------------
 # Read through sbt_site.conf.sbt_settings, which fills in defaults (see that module).

@@ -1,13 +1,17 @@
-"""Fixtures of the events tests: a real HTTP receiver on loopback that plays the application plane."""
+"""Fixtures of the events tests: a real HTTP receiver on loopback that plays the application plane,
+and the processes (web, worker, beat) of the broker tests."""
 
 import hashlib
 import hmac
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from events.tests.subprocesses import Processes, process_env
 
 
 @dataclass
@@ -175,3 +179,14 @@ class ApplicationPlane:
     def join(self, timeout: float = 30) -> None:
         for thread in self.threads:
             thread.join(timeout)
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """A ``Processes`` on the test database and the Redis ./sbt test starts; stops every one at the end."""
+    redis_url = os.environ.get("SBT_TEST_REDIS_URL")
+    if not redis_url:
+        pytest.fail("SBT_TEST_REDIS_URL is not set: run the suite with ./sbt test, which starts Redis")
+    group = Processes(env=process_env(broker_url=redis_url, var_dir=tmp_path), log_dir=tmp_path)
+    yield group
+    group.stop_all()

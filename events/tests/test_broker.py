@@ -6,83 +6,18 @@ worker fans the event out and delivers it to the application plane, which report
 provisionSuccess back to the web process.
 """
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
-from django.conf import settings
-from django.db import connection
 
 from events.models import Delivery, Event
 from events.services import subscription_create
 from events.tests.conftest import ApplicationPlane, application_plane_scopes, verify_signature
+from events.tests.subprocesses import free_port, gunicorn_command, wait_for, worker_command
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """Start processes with the test database and Redis; stop every one of them at the end."""
-    redis_url = os.environ.get("SBT_TEST_REDIS_URL")
-    if not redis_url:
-        pytest.fail("SBT_TEST_REDIS_URL is not set: run the suite with ./sbt test, which starts Redis")
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    )
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")} | {
-        "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": redis_url,
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # the worker decrypts the subscription's secret
-        "SBT_VAR_DIR": str(tmp_path),
-    }
-    started: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(name: str, *command: str) -> Path:
-        log = tmp_path / f"{name}.log"
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
-        )
-        started.append((process, log))
-        return log
-
-    yield start
-    for process, _ in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process, log in started:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.mark.broker
@@ -90,32 +25,8 @@ def processes(tmp_path):
 def test_lifecycle_through_redis_and_a_celery_worker(processes, receiver, make_token):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    processes(
-        "web",
-        str(BIN / "gunicorn"),
-        "sbt_site.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--threads",
-        "4",
-        "--no-control-socket",
-    )
-    worker_log = processes(
-        "worker",
-        str(BIN / "celery"),
-        "-A",
-        "sbt_site",
-        "worker",
-        "--pool=solo",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        f"events-test-{port}@%h",
-    )
+    processes.start("web", *gunicorn_command(BIN, port))
+    worker_log = processes.start("worker", *worker_command(BIN, f"events-test-{port}")).log
     _, secret = subscription_create(url=receiver.url, event_types=["onboardingRequest"])
     auth = {"Authorization": f"Bearer {make_token(scopes='tenant/tenant_read tenant/tenant_write')}"}
     app_plane = ApplicationPlane(
