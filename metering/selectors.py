@@ -76,19 +76,21 @@ def usage_windows(
     With ``after`` (a ``usage_window_order`` key) and/or ``limit``: only the next ``limit``
     results after that key (a page, computed in SQL on PostgreSQL).
     """
-    return get_provider("metering").fetch_usage(
-        UsageQuery(
-            meter_id=meter.id,
-            aggregation=meter.aggregation,
-            tenant_id=tenant_id,
-            start=start,
-            end=end,
-            interval=interval,
-            time_zone=time_zone,
-            group_by=group_by,
-            after=after,
-            limit=limit,
-        )
+    query = _usage_query(meter, tenant_id, start, end, interval, time_zone, group_by)
+    return get_provider("metering").fetch_usage(dataclasses.replace(query, after=after, limit=limit))
+
+
+def _usage_query(meter: Meter, tenant_id, start, end, interval: str, time_zone: str, group_by) -> UsageQuery:
+    """The provider's query for ``meter`` (its id and aggregation) over the given range."""
+    return UsageQuery(
+        meter_id=meter.id,
+        aggregation=meter.aggregation,
+        tenant_id=tenant_id,
+        start=start,
+        end=end,
+        interval=interval,
+        time_zone=time_zone,
+        group_by=group_by,
     )
 
 
@@ -163,16 +165,7 @@ def usage_query_check(
         errors["groupBy"] = f"groupBy must be one of the meter's dimensions ({', '.join(meter.dimensions) or 'none'})"
     if errors:
         raise invalid_fields(errors, location="query")
-    return UsageQuery(
-        meter_id=meter.id,
-        aggregation=meter.aggregation,
-        tenant_id=tenant_id,
-        start=start,
-        end=end,
-        interval=interval,
-        time_zone=time_zone,
-        group_by=group_by,
-    )
+    return _usage_query(meter, tenant_id, start, end, interval, time_zone, group_by)
 
 
 def usage_query_page(*, query: UsageQuery, after: tuple | None, limit: int) -> list[UsageWindow]:
