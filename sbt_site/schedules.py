@@ -31,15 +31,23 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
 }
 
 
-def seed_periodic_tasks(**kwargs) -> int:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+def seed_periodic_tasks(*, apps=None, using="default", **kwargs) -> int:
+    """post_migrate receiver. ``apps`` is the migration state: beat's tables may not exist yet
+    (``migrate <app> <target>`` on a fresh database), and then there is nothing to seed."""
+    if apps is None:
+        from django.apps import apps
+    try:
+        IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+        PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    except LookupError:
+        return 0
 
     created = 0
-    with transaction.atomic():
+    with transaction.atomic(using=using):
         for name, (task, seconds, description) in PERIODIC_TASKS.items():
-            if PeriodicTask.objects.filter(name=name).exists():
+            if PeriodicTask.objects.using(using).filter(name=name).exists():
                 continue
-            interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-            PeriodicTask.objects.create(name=name, task=task, interval=interval, description=description)
+            interval, _ = IntervalSchedule.objects.using(using).get_or_create(every=seconds, period="seconds")
+            PeriodicTask.objects.using(using).create(name=name, task=task, interval=interval, description=description)
             created += 1
     return created
