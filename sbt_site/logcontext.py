@@ -111,9 +111,13 @@ class ContextFilter(logging.Filter):
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", *FIELDS}
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the context's
-    fields that are set, the ``extra=`` fields, and the exception's traceback if any."""
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, pid, the context's
+    fields that are set, the ``extra=`` fields that are plain values, and the exception's
+    traceback if any."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -121,14 +125,17 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for name in FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 line[name] = value
         for name, value in record.__dict__.items():
-            if name not in _RECORD_ATTRIBUTES and not name.startswith("_"):
+            # plain values only: an object's text can hold what must not be logged (Django's
+            # django.request passes the request, whose repr has the query string: a token there)
+            if name not in _RECORD_ATTRIBUTES and not name.startswith("_") and isinstance(value, _PLAIN):
                 line[name] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return json.dumps(line, ensure_ascii=False)
