@@ -13,7 +13,7 @@ import requests
 
 from events.services import subscription_create
 from events.tests.conftest import processes, receiver  # noqa: F401 (the fixtures)
-from events.tests.subprocesses import free_port, wait_for, worker_command
+from events.tests.subprocesses import free_port, healthy, wait_for, worker_command
 from metering.interface import MeterSpec
 from metering.services import meter_create
 from sbt_site.tests.test_metrics import key, samples
@@ -59,13 +59,7 @@ def test_two_gunicorn_workers_and_a_celery_worker_are_scraped_as_one(processes, 
     token = make_token()
     auth = {"Authorization": f"Bearer {token}"}
 
-    def web_is_up():
-        try:
-            return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False  # still booting
-
-    wait_for(web_is_up, timeout=60, what="the web process")
+    wait_for(lambda: healthy(base_url), timeout=60, what="the web process")
     onboarded = requests.post(
         f"{base_url}/api/v1/tenant-registrations",
         json={"tenantData": {"tenantName": "initech", "tier": "basic"}},
