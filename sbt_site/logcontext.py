@@ -14,8 +14,8 @@ written on every line.
 
 import json
 import logging
+import os
 import re
-import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
@@ -85,7 +85,8 @@ def bound(**fields):
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (a uuid4's worth of randomness, without building the UUID)."""
+    return os.urandom(16).hex()
 
 
 def accepted_request_id(value: str | None) -> str | None:

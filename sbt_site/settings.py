@@ -301,8 +301,8 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
         # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # /healthz is probed over plain HTTP by load balancers.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /healthz is probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
