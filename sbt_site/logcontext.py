@@ -41,11 +41,15 @@ def get_field(name: str) -> str | None:
 
 def set(**fields) -> None:  # get/set: the API other modules read best, though it shadows set()
     """Add or replace fields of the current context (None removes one); for what is learnt
-    during the work, e.g. the client once its token is checked. Values are kept as text."""
+    during the work, e.g. the client once its token is checked. Values are kept as text.
+    Outside any work (no ``bound``/``push``) it does nothing: what it set would otherwise stay
+    with the thread and be written on the lines of whatever the thread does next."""
     unknown = fields.keys() - FIELDS
     if unknown:
         raise TypeError(f"Unknown log context field(s): {', '.join(sorted(unknown))}")
-    current = dict(_context.get() or {})
+    if _context.get() is None:
+        return
+    current = dict(_context.get())
     for name, value in fields.items():
         if value is None:
             current.pop(name, None)

@@ -92,6 +92,15 @@ def test_a_task_carries_the_context_of_who_enqueued_it():
     assert outside == {}  # no work in progress: nothing to carry
 
 
+def test_outside_any_work_setting_a_field_leaves_nothing_behind():
+    logcontext.set(client_id="set-by-code-outside-a-request")
+    assert logcontext.get() == {}
+    with logcontext.bound(request_id="req-0123456789") as started:
+        logcontext.set(client_id="c-1")
+        assert logcontext.get() == started | {"client_id": "c-1"}
+    assert logcontext.get() == {}
+
+
 @pytest.mark.django_db
 def test_a_task_logs_one_json_line_with_the_request_id_it_ran_for(json_lines):
     with logcontext.bound(request_id="req-task-000001"):
