@@ -121,6 +121,18 @@ ensure_chromium() {
   fi
 }
 
+ensure_promtool() {
+  # The metrics tests check the alert rules and a real scrape with promtool (Debian's prometheus).
+  command -v promtool >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Installing prometheus (promtool) from Debian's packages (needed by the metrics tests)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+      || die "apt-get install prometheus failed"
+  else
+    die "promtool is not installed: apt-get install prometheus (the metrics tests need it)"
+  fi
+}
+
 # Run a command again whenever it exits, as systemd's Restart=always does in production: a worker
 # that a broker fault killed must not stop deliveries until someone notices (issue 18). The wait
 # doubles up to a minute while it keeps failing and starts over after a minute of uptime. TERM
@@ -173,6 +185,7 @@ cmd_run() {
 cmd_test() {
   ensure_venv requirements-dev.txt
   ensure_chromium
+  ensure_promtool
   trap cleanup EXIT INT TERM
   start_postgres
   start_redis

@@ -12,7 +12,9 @@ from oauth2_provider.exceptions import OAuthToolkitError
 from oauthlib import oauth2
 
 from accounts import introspection, lockout
+from accounts.models import OAuthApplication
 from accounts.scopes import scopes_for_user
+from sbt_site.metrics import AUTH_FAILURES
 
 
 class LoginView(auth_views.LoginView):
@@ -73,6 +75,8 @@ class ClientEndpointMixin:
         response = self.answer(request, *args, **kwargs)
         if response.status_code == 401:
             lockout.oauth_client_failure_record(request, name)
+            registered = OAuthApplication.objects.filter(client_id=client_id).exists()
+            AUTH_FAILURES.labels("token", client_id if registered else "unknown").inc()
         return response
 
     def answer(self, request, *args, **kwargs):

@@ -21,6 +21,7 @@ from events import egress
 from events.catalogue import wire_name
 from events.crypto import signature
 from events.models import Event
+from sbt_site import logcontext
 from sbt_site.conf import sbt_settings
 
 HEADER_EVENT_ID = "X-SBT-Event-Id"
@@ -185,6 +186,11 @@ def post_event(*, url: str, event: Event, secret: str, delivery_id: str) -> Outc
         HEADER_TIMESTAMP: timestamp,
         HEADER_SIGNATURE: signature(secret=secret, event_id=str(event.id), timestamp=timestamp, body=body),
     }
+    # The request that caused the event, carried through the outbox's tasks (sbt_site/tasklog.py),
+    # so the receiver's logs can be joined with ours.
+    request_id = logcontext.get_field("request_id")
+    if request_id:
+        headers[logcontext.HEADER] = request_id
     timeout = (sbt_settings.EVENT_DELIVERY_CONNECT_TIMEOUT_SECONDS, sbt_settings.EVENT_DELIVERY_READ_TIMEOUT_SECONDS)
     total = sbt_settings.EVENT_DELIVERY_TOTAL_TIMEOUT_SECONDS
     with _Deadline(total) as deadline, requests.Session() as session:

@@ -14,3 +14,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sbt_site.settings")
 app = Celery("sbt_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Tasks carry the log context (request id, tenant, client) of whoever enqueued them.
+from sbt_site import tasklog  # noqa: E402, F401

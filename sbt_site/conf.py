@@ -37,6 +37,16 @@ def _webhook_allowed_networks() -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _metrics_allowed_networks() -> list[str]:
+    """SBT_METRICS_ALLOWED_NETWORKS from the environment: comma-separated CIDRs that may scrape
+    /metrics without the token; set, even empty, it replaces the default (loopback in
+    development, nothing in production: there /metrics is off until configured)."""
+    value = os.environ.get("SBT_METRICS_ALLOWED_NETWORKS")
+    if value is None:
+        return [] if os.environ.get("SBT_ENV") == "production" else ["127.0.0.0/8", "::1/128"]
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 DEFAULTS = {
     # Pagination (CONTRACT.md "Basics").
     "PAGE_SIZE_DEFAULT": 10,
@@ -188,6 +198,10 @@ DEFAULTS = {
     "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
     "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead
     "USAGE_QUERY_MAX_WINDOWS": 10000,  # windows one usage query may span
+    # GET /metrics (sbt_site/metrics_endpoint.py): a bearer token Prometheus presents, and the
+    # networks that may scrape without it; with neither, the route is a 404.
+    "METRICS_TOKEN": os.environ.get("SBT_METRICS_TOKEN", ""),
+    "METRICS_ALLOWED_NETWORKS": _metrics_allowed_networks(),
 }
 
 

@@ -141,6 +141,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its request id and latency cover everything the others do (sbt_site/middleware.py).
+    "sbt_site.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -299,8 +301,8 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
         # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # /healthz is probed over plain HTTP by load balancers.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /healthz is probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -508,11 +510,27 @@ SBT = {
 SBT_PROVIDERS = {}
 
 # --- Logging ----------------------------------------------------------------------------------
+# LOG_FORMAT=json (production's recommended setting, docs/operations.md "Logs"): one JSON object
+# per line, with one line per request (sbt.requests) and per Celery task (sbt.tasks). Plain
+# (the default, what `./sbt run` shows) leaves those two to runserver's and Celery's own lines.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "sbt_site.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "sbt_site.logcontext.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "sbt.requests": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+        "sbt.tasks": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+    },
 }
+# Celery would replace the root logger's handlers with its own plain format in the worker.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

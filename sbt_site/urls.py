@@ -5,6 +5,7 @@ from oauth2_provider.views import ConnectDiscoveryInfoView
 
 from sbt_site.api.exceptions import api_not_found
 from sbt_site.health import healthz
+from sbt_site.metrics_endpoint import metrics
 
 admin.site.site_header = "SBT control plane"
 admin.site.site_title = "SBT control plane"
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/schema/swagger-ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     # Last: any other /api/ path is the envelope's 404, also with DEBUG on (where Django would
     # otherwise answer with its HTML debug page instead of handler404).
     re_path(r"^api/", api_not_found),

@@ -19,6 +19,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
 
 from sbt_site.conf import sbt_settings
+from sbt_site.metrics import TOKENS_ISSUED
 
 
 def jwt_issuer() -> str:
@@ -76,6 +77,7 @@ def signed_access_token(request) -> str:
         scope=" ".join(request.scopes or []),
         lifetime=int(request.expires_in or oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS),
     )
+    TOKENS_ISSUED.labels(request.client.client_id).inc()
     return sign(claims)
 
 

@@ -19,6 +19,7 @@ from billing.models import BillingCustomer, UsagePush
 from billing.services.common import billing_provider, customer_ref, tenant_prices
 from sbt_site.conf import sbt_settings
 from sbt_site.errors import ProviderError
+from sbt_site.metrics import USAGE_PUSHES
 from tenants.selectors import tenant_get
 
 HOUR = timedelta(hours=1)
@@ -89,6 +90,7 @@ def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
             modified=timezone.now(),
         )
         push.status = UsagePush.Status.FAILED
+        USAGE_PUSHES.labels("failed").inc()
         return False
     UsagePush.objects.filter(pk=push.pk).update(
         status=UsagePush.Status.SENT,
@@ -101,6 +103,7 @@ def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
     )
     push.status = UsagePush.Status.SENT
     push.sent_at = timezone.now()
+    USAGE_PUSHES.labels("sent").inc()
     return True
 
 

@@ -11,6 +11,7 @@ from events import crypto, webhooks
 from events.models import Delivery, Event, Subscription
 from events.services.common import _attempt_record
 from sbt_site.conf import sbt_settings
+from sbt_site.metrics import DELIVERY_ATTEMPTS, DELIVERY_LAG_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,17 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
             if delivery.status == Delivery.Status.FAILED:
                 _delivery_enqueue(delivery.pk, eta=delivery.next_attempt_at)
         delivery.save()
-        return delivery
+    _attempt_count(delivery)
+    return delivery
+
+
+def _attempt_count(delivery: Delivery) -> None:
+    """Count an attempt in the metrics (sbt_site/metrics.py): its outcome, and for a success how
+    long after the event it arrived."""
+    outcome = "failed" if delivery.status == Delivery.Status.FAILED else delivery.status
+    DELIVERY_ATTEMPTS.labels(str(delivery.subscription_id), outcome).inc()
+    if delivery.status == Delivery.Status.SUCCEEDED:
+        DELIVERY_LAG_SECONDS.observe((delivery.delivered_at - delivery.event.created).total_seconds())
 
 
 @transaction.atomic

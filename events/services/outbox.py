@@ -17,6 +17,7 @@ from events.registry import handler_by_name, subscribers_for
 from events.services.common import HANDLER_BACKOFF_MAX_SECONDS, _attempt_record
 from events.services.deliveries import _deliveries_create, _delivery_enqueue, _due_deliveries
 from sbt_site.conf import sbt_settings
+from sbt_site.metrics import HANDLER_RUNS_DEAD
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
             cap=HANDLER_BACKOFF_MAX_SECONDS,
         )
         run.save()
-        return run
+    if run.status == HandlerRun.Status.DEAD:
+        HANDLER_RUNS_DEAD.labels(handler_name).inc()
+    return run
 
 
 def event_dispatch(*, event_id: UUID | str) -> Event | None:

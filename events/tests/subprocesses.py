@@ -35,6 +35,16 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def healthy(base_url: str) -> bool:
+    """Whether the web process at ``base_url`` answers /healthz with 200 (False while it boots)."""
+    import requests
+
+    try:
+        return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def process_env(*, broker_url: str, var_dir: Path) -> dict:
     """The environment of a control-plane process on the test database and the given broker."""
     db = connection.settings_dict

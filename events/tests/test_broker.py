@@ -15,7 +15,7 @@ import requests
 from events.models import Delivery, Event
 from events.services import subscription_create
 from events.tests.conftest import ApplicationPlane, application_plane_scopes, verify_signature
-from events.tests.subprocesses import free_port, gunicorn_command, wait_for, worker_command
+from events.tests.subprocesses import free_port, gunicorn_command, healthy, wait_for, worker_command
 
 BIN = Path(sys.executable).parent
 
@@ -33,13 +33,7 @@ def test_lifecycle_through_redis_and_a_celery_worker(processes, receiver, make_t
         receiver, base_url=base_url, token=make_token(scopes=application_plane_scopes()), secret=secret
     )
 
-    def web_is_up():
-        try:
-            return requests.get(f"{base_url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False  # still booting
-
-    wait_for(web_is_up, timeout=60, what="the web process")
+    wait_for(lambda: healthy(base_url), timeout=60, what="the web process")
     created = requests.post(
         f"{base_url}/api/v1/tenant-registrations",
         json={"tenantData": {"tenantName": "initech", "tier": "premium"}},

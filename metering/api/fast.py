@@ -15,7 +15,9 @@ view's effective classes differ, e.g. after a throttle is added to REST_FRAMEWOR
 request, and any whose token does not pass, is handed to DRF, so every error is DRF's.
 """
 
+import base64
 import io
+import json
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -28,6 +30,7 @@ from rest_framework.renderers import JSONRenderer
 from accounts.tokens import BearerCheck, bearer_checks, token_tenant_id
 from metering import services
 from metering.interface import IngestResult
+from sbt_site import logcontext
 from sbt_site.api.authentication import BearerTokenAuthentication
 from sbt_site.api.exceptions import error_body, exception_handler
 from sbt_site.api.parsers import StrictJSONParser
@@ -137,12 +140,30 @@ def _ingest_fast(request) -> HttpResponse | None:
     except NotAuthorized:
         return None
     except (Throttled, OperationalError, InterfaceError) as exc:  # the last two: the database's 503
+        if isinstance(exc, Throttled):  # the token passed
+            _log_context_from_claims(token)
         drf = exception_handler(exc, {})
         return _json_response(drf.data, drf.status_code, {"Retry-After": drf["Retry-After"]})
     except ServiceError as exc:
+        _log_context_from_claims(token)
         body = error_body(exc.status_code, exc.message, exc.code, exc.detail)
         return _json_response(body, exc.status_code, exc.headers)
+    _log_context_from_claims(token)
     return _json_response({"data": {"accepted": result.accepted, "duplicates": result.duplicates}}, 201)
+
+
+def _log_context_from_claims(token: str) -> None:
+    """The client and tenant of a token the group's leader accepted, for the log lines
+    (sbt_site/logcontext.py), as BearerTokenAuthentication sets them on DRF's path: read from
+    the token's claims (we signed them, and the leader found the token stored) rather than
+    handed back through the group commit."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return
+    if isinstance(claims, dict):
+        logcontext.set(client_id=claims.get("client_id"), tenant_id=claims.get("tenantId"))
 
 
 def _json_response(data: dict, status_code: int, headers: dict | None = None) -> HttpResponse:

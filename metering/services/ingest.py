@@ -8,20 +8,22 @@ authenticated, with ``Credentials``: how to authenticate it is supplied by the c
 caller of the group at once. Nothing here knows about HTTP or tokens.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import DataError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 
 from metering.group_commit import GroupCommit
-from metering.interface import IngestResult
+from metering.interface import IngestResult, UsageEventIn
+from metering.models import Meter
 from metering.services.common import provider
 from metering.services.quota import usage_quota_charge
 from metering.services.validation import _check_batch, _contexts, _parse_batch, usage_events_validate
 from sbt_site.conf import sbt_settings
 from sbt_site.errors import InvalidInput
+from sbt_site.metrics import GROUP_COMMIT_BATCHES, USAGE_EVENTS, USAGE_EVENTS_REFUSED
 
 
 def usage_events_ingest(
@@ -30,12 +32,64 @@ def usage_events_ingest(
     """Validate and store a batch exactly once by (tenant, eventId); durable on return.
     ``enforce_quota=False`` exempts it from the tenants' ingestion quota (metering/services/quota.py):
     for the operator's own imports, never for what a client sends."""
-    parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
-    if enforce_quota:
-        (refused,) = usage_quota_charge([parsed])
-        if refused is not None:
-            raise refused
-    return _store([parsed])[0]
+    try:
+        parsed = usage_events_validate(events=events, client_tenant_id=client_tenant_id)
+        if enforce_quota:
+            (refused,) = usage_quota_charge([parsed])
+            if refused is not None:
+                raise refused
+        result = _store([parsed])[0]
+    except Exception as exc:
+        _refused_count(events, exc)
+        raise
+    _stored_count(parsed, result)
+    return result
+
+
+# A batch naming several meters of which only some events were duplicates: the store says how
+# many were new, not of which meter, so its events are counted under this label.
+SEVERAL_METERS = "(several)"
+_meter_names: dict[UUID, str] = {}
+
+
+def _meter_label(meter_id: UUID) -> str:
+    """The meter's API name, read once per process (its id if the read fails: counting must
+    never fail an ingestion that was stored)."""
+    name = _meter_names.get(meter_id)
+    if name is None:
+        try:
+            name = Meter.objects.filter(pk=meter_id).values_list("api_name", flat=True).first() or str(meter_id)
+        except DatabaseError:
+            return str(meter_id)
+        _meter_names[meter_id] = name
+    return name
+
+
+def _stored_count(parsed: list[UsageEventIn], result: IngestResult) -> None:
+    """Count a stored batch's events in the metrics (sbt_site/metrics.py), by meter and outcome."""
+    first = parsed[0].meter_id
+    if all(event.meter_id == first for event in parsed):
+        _outcomes_count(_meter_label(first), result)
+    elif result.accepted and result.duplicates:
+        _outcomes_count(SEVERAL_METERS, result)
+    else:
+        outcome = "accepted" if result.duplicates == 0 else "duplicate"
+        for meter_id, count in Counter(event.meter_id for event in parsed).items():
+            USAGE_EVENTS.labels(_meter_label(meter_id), outcome).inc(count)
+
+
+def _outcomes_count(meter: str, result: IngestResult) -> None:
+    if result.accepted:
+        USAGE_EVENTS.labels(meter, "accepted").inc(result.accepted)
+    if result.duplicates:
+        USAGE_EVENTS.labels(meter, "duplicate").inc(result.duplicates)
+
+
+def _refused_count(events, error: BaseException) -> None:
+    """Count a refused batch's events in the metrics, by the error code its sender got (the
+    exception's class for an error without one: bounded by the code, never by the input)."""
+    reason = getattr(error, "code", None) or getattr(error, "default_code", None) or type(error).__name__
+    USAGE_EVENTS_REFUSED.labels(str(reason)).inc(len(events) if isinstance(events, list) else 1)
 
 
 # PostgreSQL's numeric_value_out_of_range: a rollup's total would pass what its column holds.
@@ -145,11 +199,26 @@ def _ingest_group(batches: list[tuple[list, object]]) -> list:
         if refused is not None:
             outcomes[number] = refused
     valid = [number for number, outcome in enumerate(outcomes) if isinstance(outcome, list)]
+    parsed = {number: outcomes[number] for number in valid}
     if valid:
         stored = _one_by_one(_store, [outcomes[number] for number in valid])
         for number, result in zip(valid, stored, strict=True):
             outcomes[number] = result
+    GROUP_COMMIT_BATCHES.observe(len(batches))
+    for number, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException):
+            _refused_count(batches[number][0], outcome)
+        else:
+            _stored_count(parsed[number], outcome)
     return outcomes
+
+
+def _batch_check(events) -> None:
+    try:
+        _check_batch(events)
+    except InvalidInput as exc:
+        _refused_count(events, exc)
+        raise
 
 
 # Read when a group is taken, so that the setting can change (and tests can override it).
@@ -167,7 +236,7 @@ def usage_events_ingest_shared(*, events: list, client_tenant_id: UUID | None = 
     process are stored in one shared transaction (metering/group_commit.py), each still
     validated on its own and durable on return. Larger batches, and callers already inside a
     transaction (whose uncommitted rows another thread could not see), ingest on their own."""
-    _check_batch(events)
+    _batch_check(events)
     if not usage_events_groupable(events):
         return usage_events_ingest(events=events, client_tenant_id=client_tenant_id)
     return _group_commit.submit((events, client_tenant_id), size=len(events))
@@ -179,7 +248,7 @@ def usage_events_ingest_authenticating(*, events: list, credentials: Credentials
     ``credentials.authenticate`` (for the API, one token query instead of one per request).
     Raises what that returned for a caller that does not pass, InvalidInput for a batch that
     does not; the batch must be groupable (``usage_events_groupable``)."""
-    _check_batch(events)
+    _batch_check(events)
     if not usage_events_groupable(events):
         raise ValueError("usage_events_ingest_authenticating takes groupable batches only")
     return _group_commit.submit((events, credentials), size=len(events))

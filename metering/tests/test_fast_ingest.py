@@ -120,6 +120,7 @@ def _post_arguments(world, case: dict) -> tuple[str, bytes, dict]:
     """(path, body, keyword arguments) of a case's POST, for the test client or RequestFactory."""
     token = world.get(case.get("token", "token"), case.get("token"))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["X-Request-ID"] = "compared-request"  # echoed in the answer: the same on both paths
     if case.get("accept"):
         headers["Accept"] = case["accept"]
     path = "/api/v1/usage" + (f"?access_token={world['token']}" if case.get("query") else "")

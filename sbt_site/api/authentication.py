@@ -7,6 +7,9 @@ from oauthlib.common import Request as OAuthlibRequest
 from rest_framework.exceptions import APIException
 
 from accounts.oauth_errors import malformed_query
+from accounts.tokens.lookup import token_tenant_id
+from sbt_site import logcontext
+from sbt_site.metrics import AUTH_FAILURES
 
 
 class MalformedQuery(APIException):
@@ -47,6 +50,10 @@ class BearerTokenAuthentication(OAuth2Authentication):
         core_request = OAuthlibRequest(request.build_absolute_uri(request.path), http_method=request.method)
         validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
         if validator.validate_bearer_token(token, [], core_request):
-            return core_request.user, core_request.access_token
+            access_token = core_request.access_token
+            logcontext.set(client_id=access_token.application.client_id, tenant_id=token_tenant_id(access_token))
+            return core_request.user, access_token
         request.oauth2_error = getattr(core_request, "oauth2_error", {})
+        # the client is unknown: a token that does not pass names none we could trust
+        AUTH_FAILURES.labels("api", "unknown").inc()
         return None
