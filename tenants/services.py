@@ -165,15 +165,23 @@ def tenant_registration_update(
     registration_id,
     registration_data: dict | None = None,
     tenant_data: dict | None = None,
+    tenant_status: str | None = None,
     client_tenant_id: UUID | None = None,
 ) -> tuple[TenantRegistration, Tenant | None]:
     """Merge keys into a registration and its tenant (PATCH). Returns the tenant only when
-    ``tenant_data`` was given, as SBT does. A ``registrationStatus`` follows the status flow."""
+    ``tenant_data`` was given, as SBT does. A ``registrationStatus`` follows the status flow.
+
+    ``tenant_status`` is the failure SBT's ScriptJob reports (its ``jobFailureStatus``,
+    ``{"tenantStatus": "Failed to provision tenant."}``, PATCHed as is by SBT's API destination):
+    the registration fails, with that reason. Repeating a status the registration has changes
+    nothing but the keys merged, and publishes nothing (an API destination retries)."""
     registration = _registration_locked(registration_id, client_tenant_id)
     registration_columns, registration_free_form = registration_fields_from_wire(registration_data or {})
     tenant_columns, tenant_free_form = (None, None)
     if tenant_data is not None:
         tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data)
+    if tenant_status is not None:
+        _failure_status_merge(registration_columns, tenant_status)
     if "status" in registration_columns:
         target = registration_columns.pop("status")
         _check_transition(registration, target, what=f"registrationStatus '{target}'")
@@ -186,6 +194,20 @@ def tenant_registration_update(
         _apply_fields(tenant, tenant_columns, tenant_free_form)
         _tenant_save(tenant)
     return registration, tenant
+
+
+def _failure_status_merge(registration_columns: dict, tenant_status) -> None:
+    """Fold ScriptJob's failure report into the registration's columns: status failed, the
+    report as its reason; a registrationStatus other than failed beside it contradicts it."""
+    loc = ["body", "tenantStatus"]
+    if not isinstance(tenant_status, str) or not tenant_status.strip():
+        message = "tenantStatus must be a non-empty string (the reason provisioning failed)"
+        raise InvalidInput(f"body.tenantStatus: {message}", detail=[{"loc": loc, "msg": message, "type": "type_error"}])
+    if registration_columns.get("status", Status.FAILED) != Status.FAILED:
+        message = "tenantStatus reports a failure; registrationStatus says otherwise"
+        raise InvalidInput(f"body.tenantStatus: {message}", detail=[{"loc": loc, "msg": message, "type": "conflict"}])
+    registration_columns["status"] = Status.FAILED
+    registration_columns.setdefault("status_reason", tenant_status)
 
 
 @transaction.atomic
@@ -233,9 +255,19 @@ def tenant_registration_apply_job_output(
 
 
 @transaction.atomic
-def tenant_registration_delete(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
-    """Offboard: mark registration and tenant inactive, status ``deleting``, emit offboardingRequest."""
+def tenant_registration_delete(
+    *, registration_id, client_tenant_id: UUID | None = None, repeat_ok: bool = False
+) -> TenantRegistration:
+    """Offboard: mark registration and tenant inactive, status ``deleting``, emit offboardingRequest.
+
+    Offboarding an offboarded registration is a Conflict, unless ``repeat_ok``: then it returns
+    the registration as it is and publishes nothing. The API asks for that, as SBT answers a
+    second DELETE with 200 and an EventBridge API destination retries what answers 409; the
+    operator's faces (admin, command) are told instead.
+    """
     registration = _registration_locked(registration_id, client_tenant_id)
+    if registration.offboarded is not None and repeat_ok:
+        return registration
     if registration.offboarded is not None:
         raise Conflict(
             f"Tenant registration {registration.pk} is already offboarded (status '{registration.status}')",
