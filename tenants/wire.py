@@ -144,6 +144,21 @@ def registration_fields_from_wire(
     return columns, free_form
 
 
+def failure_report_merge(registration_columns: dict, tenant_status) -> None:
+    """Fold ScriptJob's failure report (``tenantStatus``, a PATCH body key beside
+    tenantRegistrationData) into the registration's columns: status failed, the report as its
+    reason; a registrationStatus other than failed beside it contradicts it (422)."""
+    loc = ("body", "tenantStatus")
+    if not isinstance(tenant_status, str) or not tenant_status.strip():
+        message = "tenantStatus must be a non-empty string (the reason provisioning failed)"
+        raise _error(loc, message, "type_error")
+    if registration_columns.get("status", TenantRegistration.Status.FAILED) != TenantRegistration.Status.FAILED:
+        message = "tenantStatus reports a failure; registrationStatus says otherwise"
+        raise _error(loc, message, "conflict")
+    registration_columns["status"] = TenantRegistration.Status.FAILED
+    registration_columns.setdefault("status_reason", tenant_status)
+
+
 def tenant_to_wire(tenant: Tenant) -> dict:
     """A tenant as SBT returns it: free-form keys flattened beside the columns."""
     try:
