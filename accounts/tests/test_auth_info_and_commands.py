@@ -3,6 +3,7 @@
 import json
 from io import StringIO
 
+import jwt
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -51,6 +52,21 @@ def test_auth_info_after_migrate_has_the_user_client_but_no_machine_client():
     user_client = OAuthApplication.objects.get(system_role="user")
     assert data["userClientId"] == user_client.client_id and data["machineClientId"] is None
     assert user_client.redirect_uris == "", "nobody logs in through it before the operator registers a callback"
+
+
+def test_a_machine_client_asking_for_the_published_audience_gets_a_token_for_it():
+    """SBT's API destination connection sends ``audience=<machineClientAudience>`` with its
+    client-credentials request when the IAuth publishes one
+    (src/control-plane/tenant-registration/tenant-registration.service.ts)."""
+    machine = json.loads(run("machine_client_create", "--json"))
+    info = APIClient().get("/api/v1/auth-info").json()["data"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=_basic(machine["clientId"], machine["clientSecret"]))
+    response = client.post("/o/token/", {"grant_type": "client_credentials", "audience": info["machineClientAudience"]})
+    assert response.status_code == 200, response.content
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["aud"] in info["jwtAudience"]
+    assert claims["aud"] == info["machineClientAudience"]
 
 
 def test_discovery_and_jwks(client):
