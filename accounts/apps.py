@@ -12,7 +12,11 @@ class AccountsConfig(AppConfig):
 
         DEFAULT_PROVIDERS.setdefault("auth", {"BACKEND": "accounts.providers.django.DjangoAuthProvider"})
 
-        from accounts.services import user_client_reserve
-
         # GET /auth-info publishes userClientId without the operator running a command first.
-        post_migrate.connect(user_client_reserve, sender=self, dispatch_uid="accounts.user_client_reserve")
+        post_migrate.connect(_user_client_reserve, sender=self, dispatch_uid="accounts.user_client_reserve")
+
+
+def _user_client_reserve(**signal_arguments) -> None:
+    from accounts.services import user_client_reserve
+
+    user_client_reserve()

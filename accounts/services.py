@@ -288,11 +288,11 @@ def _user_client_new() -> OAuthApplication:
 
 
 @transaction.atomic
-def user_client_reserve(**kwargs) -> OAuthApplication:
+def user_client_reserve() -> OAuthApplication:
     """The user client, created without redirect URIs when there is none, so that its id (SBT's
     IAuth ``userClientId``, published by GET /auth-info) exists from the first ``migrate`` on.
 
-    Runs after every migrate (``accounts.apps``; ``kwargs`` are the signal's). With no
+    Runs after every migrate (``accounts.apps``). With no
     redirect URI nobody can log in through it: the authorization endpoint refuses every
     redirect_uri, so no code goes anywhere, until the operator registers the application's
     callbacks with ``user_client_create --redirect-uri`` (which keeps the id).
