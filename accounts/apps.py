@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AccountsConfig(AppConfig):
@@ -10,3 +11,12 @@ class AccountsConfig(AppConfig):
         from sbt_site.providers import DEFAULT_PROVIDERS
 
         DEFAULT_PROVIDERS.setdefault("auth", {"BACKEND": "accounts.providers.django.DjangoAuthProvider"})
+
+        # GET /auth-info publishes userClientId without the operator running a command first.
+        post_migrate.connect(_user_client_reserve, sender=self, dispatch_uid="accounts.user_client_reserve")
+
+
+def _user_client_reserve(**signal_arguments) -> None:
+    from accounts.services import user_client_reserve
+
+    user_client_reserve()

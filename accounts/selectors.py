@@ -19,7 +19,11 @@ def auth_info() -> dict:
     provider = auth_provider()
     return {
         "jwtIssuer": provider.jwt_issuer,
-        "jwtAudience": provider.jwt_audience,
+        # SBT's IAuth lists every audience its API accepts (Cognito: the client ids); ours
+        # accepts one, the ``aud`` every access token carries, which is also what a machine
+        # client may name as ``audience`` when it asks for a token.
+        "jwtAudience": [provider.jwt_audience],
+        "machineClientAudience": provider.jwt_audience,
         "tokenEndpoint": provider.token_endpoint,
         "wellKnownEndpointUrl": provider.well_known_endpoint_url,
         "userClientId": provider.user_client_id,

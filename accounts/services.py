@@ -256,21 +256,7 @@ def user_client_ensure(*, redirect_uris: list[str] | None = None) -> OAuthApplic
 
     ``redirect_uris`` replaces the registered callback URLs (exact match is required at login).
     """
-    application = (
-        OAuthApplication.objects.select_for_update().filter(system_role=OAuthApplication.SystemRole.USER).first()
-    )
-    if application is None:
-        application = OAuthApplication(
-            name=USER_CLIENT_NAME,
-            client_type=OAuthApplication.CLIENT_PUBLIC,
-            authorization_grant_type=OAuthApplication.GRANT_AUTHORIZATION_CODE,
-            hash_client_secret=True,
-            # A first-party login: the operator registered it, so no consent screen.
-            skip_authorization=True,
-            allowed_scopes=" ".join(SCOPE_DESCRIPTIONS),
-            algorithm=OAuthApplication.RS256_ALGORITHM,
-            system_role=OAuthApplication.SystemRole.USER,
-        )
+    application = _user_client_locked() or _user_client_new()
     if redirect_uris is not None:
         application.redirect_uris = " ".join(redirect_uris)
     if not application.redirect_uris:
@@ -280,6 +266,41 @@ def user_client_ensure(*, redirect_uris: list[str] | None = None) -> OAuthApplic
     except DjangoValidationError as exc:
         raise InvalidInput(" ".join(exc.messages)) from None
     application.save()
+    return application
+
+
+def _user_client_locked() -> OAuthApplication | None:
+    return OAuthApplication.objects.select_for_update().filter(system_role=OAuthApplication.SystemRole.USER).first()
+
+
+def _user_client_new() -> OAuthApplication:
+    return OAuthApplication(
+        name=USER_CLIENT_NAME,
+        client_type=OAuthApplication.CLIENT_PUBLIC,
+        authorization_grant_type=OAuthApplication.GRANT_AUTHORIZATION_CODE,
+        hash_client_secret=True,
+        # A first-party login: the operator registered it, so no consent screen.
+        skip_authorization=True,
+        allowed_scopes=" ".join(SCOPE_DESCRIPTIONS),
+        algorithm=OAuthApplication.RS256_ALGORITHM,
+        system_role=OAuthApplication.SystemRole.USER,
+    )
+
+
+@transaction.atomic
+def user_client_reserve() -> OAuthApplication:
+    """The user client, created without redirect URIs when there is none, so that its id (SBT's
+    IAuth ``userClientId``, published by GET /auth-info) exists from the first ``migrate`` on.
+
+    Runs after every migrate (``accounts.apps``). With no
+    redirect URI nobody can log in through it: the authorization endpoint refuses every
+    redirect_uri, so no code goes anywhere, until the operator registers the application's
+    callbacks with ``user_client_create --redirect-uri`` (which keeps the id).
+    """
+    application = _user_client_locked()
+    if application is None:
+        application = _user_client_new()
+        application.save()
     return application
 
 

@@ -2,8 +2,17 @@
 inbound event may claim to be.
 
 Inside the control plane an event type is always its plain name (``onboardingRequest``). On the
-wire it is spelled as ``SBT["EVENT_NAME_STYLE"]`` says: ``"plain"``, or ``"sbt_aws"`` for SBT's
-``sbt_aws_onboardingRequest``. Inbound events are accepted in either spelling.
+wire it is spelled as ``SBT["EVENT_NAME_STYLE"]`` says, and the style also picks the sources:
+
+- ``"sbt_aws"`` (default), as SBT 0.9 and later (src/utils/event-manager.ts):
+  ``sbt_aws_onboardingRequest`` from ``sbt.control.plane``, ``sbt_aws_provisionSuccess`` from
+  ``sbt.application.plane``;
+- ``"legacy"`` (``"plain"`` is an alias), as SBT before 0.9: ``onboardingRequest`` from
+  ``controlPlaneEventSource``, ``provisionSuccess`` from ``applicationPlaneEventSource``.
+
+Inbound events are accepted in either spelling whatever the style: ``canonical_name`` strips
+the prefix, and since ``sbt_aws_`` is reserved for the standard events (``name_refusal``) no
+custom name can be read two ways.
 
 An application-plane event reports something the control plane then records as if an API
 operation had been called (``provisionSuccess`` updates a registration, ``ingestUsage`` stores
@@ -12,6 +21,8 @@ declares which (an inbound handler restates it, checked against this at startup 
 ``events.registry.inbound_handler``); the tenant boundary (accounts.boundary) asks for that
 operation, besides ``putEvents``, before anything is stored.
 """
+
+from django.core.exceptions import ImproperlyConfigured
 
 from sbt_site.conf import sbt_settings
 
@@ -49,6 +60,15 @@ APPLICATION_PLANE_OPERATIONS = {
 
 APPLICATION_PLANE_EVENTS = tuple(APPLICATION_PLANE_OPERATIONS)
 
+# SBT before 0.9 documented tenantUserCreated / tenantUserDeleted as the application plane's to
+# emit, to drive IBilling's user functions (its DetailType enum: "sbt-aws components do not emit
+# this event"); 0.9 made them the control plane's. In the legacy style the application plane may
+# send them, as creating or deleting a tenant's user; the control plane still emits its own.
+LEGACY_APPLICATION_PLANE_OPERATIONS = {
+    "tenantUserCreated": "createUser",
+    "tenantUserDeleted": "deleteUser",
+}
+
 # What sending any event is; a custom event type (not in the catalogue) needs nothing more
 # unless an inbound handler of it declares more (events.registry.inbound_handler).
 PUT_EVENTS_OPERATION = "putEvents"
@@ -58,10 +78,39 @@ STANDARD_EVENTS = CONTROL_PLANE_EVENTS + APPLICATION_PLANE_EVENTS
 SBT_AWS_PREFIX = "sbt_aws_"
 
 
+STYLE_SBT_AWS = "sbt_aws"
+STYLE_LEGACY = "legacy"
+STYLE_ALIASES = {"plain": STYLE_LEGACY}
+
+# (control-plane source, application-plane source) of each style.
+STYLE_SOURCES = {
+    STYLE_SBT_AWS: ("sbt.control.plane", "sbt.application.plane"),
+    STYLE_LEGACY: ("controlPlaneEventSource", "applicationPlaneEventSource"),
+}
+
+
+def event_name_style() -> str:
+    """``"sbt_aws"`` or ``"legacy"``, from ``SBT["EVENT_NAME_STYLE"]`` (aliases resolved)."""
+    configured = sbt_settings.EVENT_NAME_STYLE
+    style = STYLE_ALIASES.get(configured, configured)
+    if style not in STYLE_SOURCES:
+        allowed = ", ".join([*STYLE_SOURCES, *STYLE_ALIASES])
+        raise ImproperlyConfigured(f'SBT["EVENT_NAME_STYLE"] must be one of {allowed}, not {configured!r}')
+    return style
+
+
 def catalogue_operation(name: str) -> str | None:
     """The operation the application-plane event ``name`` (plain) stands for, or None when it
     is not one."""
-    return APPLICATION_PLANE_OPERATIONS.get(name)
+    return APPLICATION_PLANE_OPERATIONS.get(name) or LEGACY_APPLICATION_PLANE_OPERATIONS.get(name)
+
+
+def application_plane_may_send(name: str) -> bool:
+    """Whether an inbound event may be of the type ``name`` (plain): anything but the control
+    plane's events, except the user events in the legacy style."""
+    if name not in CONTROL_PLANE_EVENTS:
+        return True
+    return name in LEGACY_APPLICATION_PLANE_OPERATIONS and event_name_style() == STYLE_LEGACY
 
 
 def canonical_name(name: str) -> str:
@@ -71,23 +120,26 @@ def canonical_name(name: str) -> str:
 
 def wire_name(name: str) -> str:
     """The name as sent to subscribers, in the configured spelling (standard events only)."""
-    if sbt_settings.EVENT_NAME_STYLE == "sbt_aws" and name in STANDARD_EVENTS:
+    if event_name_style() == STYLE_SBT_AWS and name in STANDARD_EVENTS:
         return SBT_AWS_PREFIX + name
     return name
 
 
 def control_plane_source() -> str:
-    return sbt_settings.EVENT_SOURCE_CONTROL_PLANE
+    return sbt_settings.EVENT_SOURCE_CONTROL_PLANE or STYLE_SOURCES[event_name_style()][0]
 
 
 def is_control_plane_source(source: str) -> bool:
-    """Whether ``source`` claims to be the control plane: its source in any case, give or take
+    """Whether ``source`` claims to be the control plane: its configured source or that of any
+    SBT version (a receiver built for either may be listening), in any case, give or take
     spaces, since a receiver may compare loosely."""
-    return source.strip().casefold() == control_plane_source().strip().casefold()
+    claimed = source.strip().casefold()
+    control_plane_sources = {control_plane_source(), *(sources[0] for sources in STYLE_SOURCES.values())}
+    return any(claimed == known.strip().casefold() for known in control_plane_sources)
 
 
 def application_plane_source() -> str:
-    return sbt_settings.EVENT_SOURCE_APPLICATION_PLANE
+    return sbt_settings.EVENT_SOURCE_APPLICATION_PLANE or STYLE_SOURCES[event_name_style()][1]
 
 
 # Two edits (a missing, extra, wrong or swapped letter each) are what typos make; the standard

@@ -27,6 +27,10 @@ SCOPE_DESCRIPTIONS = {
 }
 
 
+# The values SBT["EVENT_NAME_STYLE"] accepts (events/catalogue.py says what each means).
+EVENT_NAME_STYLES = ("sbt_aws", "legacy", "plain")
+
+
 def _webhook_allowed_networks() -> list[str]:
     """EVENT_WEBHOOK_ALLOWED_NETWORKS from the environment: comma-separated CIDRs; set, even
     empty, it replaces the default (loopback in development, so a local application plane works
@@ -52,9 +56,14 @@ DEFAULTS = {
     "PAGE_SIZE_DEFAULT": 10,
     "PAGE_SIZE_MAX": 100,
     # Event bus (events app).
-    "EVENT_NAME_STYLE": "plain",  # or "sbt_aws": names on the wire get SBT's sbt_aws_ prefix
-    "EVENT_SOURCE_CONTROL_PLANE": "sbt.control.plane",
-    "EVENT_SOURCE_APPLICATION_PLANE": "sbt.application.plane",
+    # How standard events are spelled on the wire (events/catalogue.py, SBT_EVENT_NAME_STYLE):
+    # "sbt_aws" as SBT 0.9 and later (sbt_aws_onboardingRequest, sources sbt.control.plane and
+    # sbt.application.plane), or "legacy" as SBT before 0.9 (onboardingRequest, sources
+    # controlPlaneEventSource and applicationPlaneEventSource); "plain" is an old alias of "legacy".
+    "EVENT_NAME_STYLE": "sbt_aws",
+    # The two sources; empty: the style's (set, as SBT's EventManager props, they override it).
+    "EVENT_SOURCE_CONTROL_PLANE": "",
+    "EVENT_SOURCE_APPLICATION_PLANE": "",
     # False simulates a process that dies between commit and enqueue (the sweep recovers).
     "EVENT_DISPATCH_ON_COMMIT": True,
     # Undispatched events older than this are picked up by the periodic sweep.

@@ -25,7 +25,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from sbt_site.conf import DEFAULTS as SBT_DEFAULTS
-from sbt_site.conf import SCOPE_DESCRIPTIONS
+from sbt_site.conf import EVENT_NAME_STYLES, SCOPE_DESCRIPTIONS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -504,7 +504,13 @@ SBT = {
     "USAGE_EVENTS_PER_MINUTE_PER_TENANT": env_int(
         "SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT", SBT_DEFAULTS["USAGE_EVENTS_PER_MINUTE_PER_TENANT"]
     ),
+    # How standard events are spelled: "sbt_aws" (SBT 0.9+, the default) or "legacy" (SBT before 0.9).
+    "EVENT_NAME_STYLE": os.environ.get("SBT_EVENT_NAME_STYLE", SBT_DEFAULTS["EVENT_NAME_STYLE"]),
 }
+if SBT["EVENT_NAME_STYLE"] not in EVENT_NAME_STYLES:
+    raise ImproperlyConfigured(
+        f"SBT_EVENT_NAME_STYLE must be one of {', '.join(EVENT_NAME_STYLES)}, not {SBT['EVENT_NAME_STYLE']!r}"
+    )
 
 # Providers, shaped like STORAGES; loaded by sbt_site.providers.get_provider(name).
 SBT_PROVIDERS = {}

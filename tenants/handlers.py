@@ -12,7 +12,8 @@ from events.registry import inbound_handler
 from sbt_site.errors import InvalidInput
 from tenants.services import tenant_registration_apply_job_output
 
-REASON_KEYS = ("reason", "error", "errorMessage", "message")
+# tenantStatus: the failure output of SBT's ScriptJob (src/core-app-plane/tenant-lifecycle-script-jobs.ts).
+REASON_KEYS = ("reason", "error", "errorMessage", "message", "tenantStatus")
 
 # What reporting a provisioning outcome is (events.catalogue.APPLICATION_PLANE_OPERATIONS): only
 # the operator and unbound integrations may, never a tenant-bound client about its own tenant.

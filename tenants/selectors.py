@@ -57,7 +57,9 @@ def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
     """The tenant config of an active tenant, found by id or else by name (CONTRACT.md).
 
     A name belongs to one tenant at a time (the tenants service refuses a second, 409), so a
-    name finds at most one tenant.
+    name finds at most one tenant. A tenant without a config is not found either, as in SBT
+    (resources/functions/tenant-config/index.py): an application plane's front end polling
+    for its config sees 404 until provisioning has reported one.
     """
     if tenant_id:
         parsed = parse_uuid(tenant_id)
@@ -68,7 +70,7 @@ def tenant_config_get(*, tenant_id=None, tenant_name: str | None = None):
         if storable_text(tenant_name):
             tenant = Tenant.objects.filter(name=tenant_name, active=True, deleted__isnull=True).first()
         wanted = tenant_name
-    if tenant is None:
+    if tenant is None or tenant.config is None:
         raise NotFound(f"No tenant details found for {wanted}")
     return config_document(tenant.config)
 

@@ -17,6 +17,7 @@ from sbt_site.errors import Conflict, InvalidInput, NotFound
 from tenants.models import Tenant, TenantRegistration
 from tenants.selectors import parse_uuid
 from tenants.wire import (
+    failure_report_merge,
     registration_fields_from_wire,
     registration_to_wire,
     tenant_fields_from_wire,
@@ -112,6 +113,40 @@ def _check_transition(registration: TenantRegistration, target: str, *, what: st
         )
 
 
+def _snapshot(row) -> dict:
+    """The row's values, but for the timestamp a save sets."""
+    return {
+        field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields if field.attname != "modified"
+    }
+
+
+def _registration_merge(
+    registration: TenantRegistration,
+    *,
+    status: str | None,
+    reason: str | None,
+    columns: dict,
+    free_form: dict,
+    tenant_fields: tuple[dict, dict] | None,
+) -> None:
+    """Apply a status (already checked against the flow) and merged keys to a locked
+    registration, and ``tenant_fields`` (columns, free-form keys) to its tenant. Only what
+    changed is written: an application plane's retried report (an API destination retries,
+    a ScriptJob may report twice) is then no write at all, and ``modified`` keeps its time."""
+    before = _snapshot(registration)
+    if status is not None:
+        _set_status(registration, status, reason)
+    _apply_fields(registration, columns, free_form)
+    if _snapshot(registration) != before:
+        registration.save()
+    if tenant_fields is not None:
+        tenant = registration.tenant
+        before = _snapshot(tenant)
+        _apply_fields(tenant, *tenant_fields)
+        if _snapshot(tenant) != before:
+            _tenant_save(tenant)
+
+
 def _set_status(registration: TenantRegistration, status: str, reason: str | None) -> None:
     registration.status = status
     registration.status_reason = (reason or "")[:4000] if status == Status.FAILED else ""
@@ -165,27 +200,35 @@ def tenant_registration_update(
     registration_id,
     registration_data: dict | None = None,
     tenant_data: dict | None = None,
+    tenant_status: str | None = None,
     client_tenant_id: UUID | None = None,
 ) -> tuple[TenantRegistration, Tenant | None]:
     """Merge keys into a registration and its tenant (PATCH). Returns the tenant only when
-    ``tenant_data`` was given, as SBT does. A ``registrationStatus`` follows the status flow."""
+    ``tenant_data`` was given, as SBT does. A ``registrationStatus`` follows the status flow.
+
+    ``tenant_status`` is the failure SBT's ScriptJob reports (its ``jobFailureStatus``,
+    ``{"tenantStatus": "Failed to provision tenant."}``, PATCHed as is by SBT's API destination):
+    the registration fails, with that reason. Repeating a status the registration has changes
+    nothing but the keys merged, and publishes nothing (an API destination retries)."""
     registration = _registration_locked(registration_id, client_tenant_id)
     registration_columns, registration_free_form = registration_fields_from_wire(registration_data or {})
     tenant_columns, tenant_free_form = (None, None)
     if tenant_data is not None:
         tenant_columns, tenant_free_form = tenant_fields_from_wire(tenant_data)
-    if "status" in registration_columns:
-        target = registration_columns.pop("status")
+    if tenant_status is not None:
+        failure_report_merge(registration_columns, tenant_status)
+    target = registration_columns.pop("status", None)
+    if target is not None:
         _check_transition(registration, target, what=f"registrationStatus '{target}'")
-        _set_status(registration, target, registration_columns.pop("status_reason", None))
-    _apply_fields(registration, registration_columns, registration_free_form)
-    registration.save()
-    tenant = None
-    if tenant_data:
-        tenant = registration.tenant
-        _apply_fields(tenant, tenant_columns, tenant_free_form)
-        _tenant_save(tenant)
-    return registration, tenant
+    _registration_merge(
+        registration,
+        status=target,
+        reason=registration_columns.pop("status_reason", None) if target is not None else None,
+        columns=registration_columns,
+        free_form=registration_free_form,
+        tenant_fields=(tenant_columns, tenant_free_form) if tenant_data else None,
+    )
+    return registration, registration.tenant if tenant_data else None
 
 
 @transaction.atomic
@@ -223,19 +266,31 @@ def tenant_registration_apply_job_output(
     registration = _registration_locked(registration_id, client_tenant_id)
     target, _ = JOB_OUTCOMES[outcome]
     _check_transition(registration, target, what=outcome)
-    _set_status(registration, target, reason)
-    _apply_fields(registration, registration_columns, registration_free_form)
-    registration.save()
-    if tenant_data:
-        _apply_fields(registration.tenant, tenant_columns, tenant_free_form)
-        _tenant_save(registration.tenant)
+    _registration_merge(
+        registration,
+        status=target,
+        reason=reason,
+        columns=registration_columns,
+        free_form=registration_free_form,
+        tenant_fields=(tenant_columns, tenant_free_form) if tenant_data else None,
+    )
     return registration
 
 
 @transaction.atomic
-def tenant_registration_delete(*, registration_id, client_tenant_id: UUID | None = None) -> TenantRegistration:
-    """Offboard: mark registration and tenant inactive, status ``deleting``, emit offboardingRequest."""
+def tenant_registration_delete(
+    *, registration_id, client_tenant_id: UUID | None = None, repeat_ok: bool = False
+) -> TenantRegistration:
+    """Offboard: mark registration and tenant inactive, status ``deleting``, emit offboardingRequest.
+
+    Offboarding an offboarded registration is a Conflict, unless ``repeat_ok``: then it returns
+    the registration as it is and publishes nothing. The API asks for that, as SBT answers a
+    second DELETE with 200 and an EventBridge API destination retries what answers 409; the
+    operator's faces (admin, command) are told instead.
+    """
     registration = _registration_locked(registration_id, client_tenant_id)
+    if registration.offboarded is not None and repeat_ok:
+        return registration
     if registration.offboarded is not None:
         raise Conflict(
             f"Tenant registration {registration.pk} is already offboarded (status '{registration.status}')",

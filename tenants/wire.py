@@ -9,6 +9,7 @@ API and into event details.
 import json
 import math
 
+from sbt_site import strict_json
 from sbt_site.db import storable_text
 from sbt_site.errors import InvalidInput
 from tenants.models import Tenant, TenantRegistration
@@ -54,7 +55,34 @@ def _refuse_owned_keys(values: dict, loc: tuple) -> None:
             raise _error((*loc, key), f"{key} is set by the control plane and cannot be given", "owned_key")
 
 
+def _structured(value, loc: tuple, *, empty):
+    """A structured column's value as given, or parsed from the JSON string it arrived as.
+
+    SBT's application plane reports its results as CodeBuild exported variables, which are
+    strings (``"prices": "[{\\"id\\": ...}]"``, src/core-app-plane/script-job.ts), so a string
+    holding JSON stands for that JSON; a blank one (a variable the script never set) for
+    ``empty``. The caller then checks the shape; a string that is not JSON is refused here."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return empty
+    try:
+        parsed = strict_json.loads(value.encode())
+    except ValueError as exc:
+        raise _error(loc, f"a string here must hold JSON: {exc}", "json_invalid") from None
+    _refuse_unstorable(parsed, loc)
+    return parsed
+
+
+def _validated_config(value, loc: tuple) -> dict | None:
+    value = _structured(value, loc, empty=None)
+    if value is not None and not isinstance(value, dict):
+        raise _error(loc, "tenantConfig must be a JSON object (or a string holding one), or null", "type_error")
+    return value
+
+
 def _validated_prices(value, loc: tuple) -> list:
+    value = _structured(value, loc, empty=[])
     if not isinstance(value, list):
         message = 'prices must be a list of {"id": "<price id>", "metricName": "<meter api name>"}'
         raise _error(loc, message, "type_error")
@@ -81,7 +109,7 @@ def tenant_fields_from_wire(tenant_data: dict, *, loc: tuple = ("body", "tenantD
         elif column == "prices":
             columns[column] = _validated_prices(value, (*loc, key))
         elif column == "config":
-            columns[column] = value
+            columns[column] = _validated_config(value, (*loc, key))
         else:
             if not isinstance(value, str):
                 raise _error((*loc, key), f"{key} must be a string", "type_error")
@@ -114,6 +142,21 @@ def registration_fields_from_wire(
                 raise _error((*loc, key), f"{key} must be a string", "type_error")
             columns[column] = value or ""
     return columns, free_form
+
+
+def failure_report_merge(registration_columns: dict, tenant_status) -> None:
+    """Fold ScriptJob's failure report (``tenantStatus``, a PATCH body key beside
+    tenantRegistrationData) into the registration's columns: status failed, the report as its
+    reason; a registrationStatus other than failed beside it contradicts it (422)."""
+    loc = ("body", "tenantStatus")
+    if not isinstance(tenant_status, str) or not tenant_status.strip():
+        message = "tenantStatus must be a non-empty string (the reason provisioning failed)"
+        raise _error(loc, message, "type_error")
+    if registration_columns.get("status", TenantRegistration.Status.FAILED) != TenantRegistration.Status.FAILED:
+        message = "tenantStatus reports a failure; registrationStatus says otherwise"
+        raise _error(loc, message, "conflict")
+    registration_columns["status"] = TenantRegistration.Status.FAILED
+    registration_columns.setdefault("status_reason", tenant_status)
 
 
 def tenant_to_wire(tenant: Tenant) -> dict:

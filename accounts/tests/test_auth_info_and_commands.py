@@ -3,6 +3,7 @@
 import json
 from io import StringIO
 
+import jwt
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -33,7 +34,8 @@ def test_auth_info_is_public_and_complete(settings):
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["jwtIssuer"] == "https://control.example.com/o"
-    assert data["jwtAudience"] == "https://control.example.com/api/v1/"
+    assert data["jwtAudience"] == ["https://control.example.com/api/v1/"], "SBT's IAuth: a list of strings"
+    assert data["machineClientAudience"] == "https://control.example.com/api/v1/"
     assert data["tokenEndpoint"] == "https://control.example.com/o/token/"
     assert data["wellKnownEndpointUrl"] == "https://control.example.com/o/.well-known/openid-configuration"
     assert data["machineClientId"] == machine["clientId"]
@@ -43,9 +45,28 @@ def test_auth_info_is_public_and_complete(settings):
     assert set(data["scopes"]) == {f"{operation}Scope" for operation in sbt_settings.SCOPES}
 
 
-def test_auth_info_before_install_reports_no_clients():
+def test_auth_info_after_migrate_has_the_user_client_but_no_machine_client():
+    """migrate reserves the user client (accounts.services.user_client_reserve), so userClientId
+    is there without a command; the machine client has a secret to hand out, so a command makes it."""
     data = APIClient().get("/api/v1/auth-info").json()["data"]
-    assert data["machineClientId"] is None and data["userClientId"] is None
+    user_client = OAuthApplication.objects.get(system_role="user")
+    assert data["userClientId"] == user_client.client_id and data["machineClientId"] is None
+    assert user_client.redirect_uris == "", "nobody logs in through it before the operator registers a callback"
+
+
+def test_a_machine_client_asking_for_the_published_audience_gets_a_token_for_it():
+    """SBT's API destination connection sends ``audience=<machineClientAudience>`` with its
+    client-credentials request when the IAuth publishes one
+    (src/control-plane/tenant-registration/tenant-registration.service.ts)."""
+    machine = json.loads(run("machine_client_create", "--json"))
+    info = APIClient().get("/api/v1/auth-info").json()["data"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=_basic(machine["clientId"], machine["clientSecret"]))
+    response = client.post("/o/token/", {"grant_type": "client_credentials", "audience": info["machineClientAudience"]})
+    assert response.status_code == 200, response.content
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["aud"] in info["jwtAudience"]
+    assert claims["aud"] == info["machineClientAudience"]
 
 
 def test_discovery_and_jwks(client):
@@ -127,10 +148,11 @@ def test_user_client_needs_a_valid_redirect_uri():
         run("user_client_create")
     with pytest.raises(CommandError):
         run("user_client_create", "--redirect-uri", "not a url")
-    assert not OAuthApplication.objects.filter(system_role="user").exists()
+    reserved = OAuthApplication.objects.get(system_role="user")
+    assert reserved.redirect_uris == "", "a refused command leaves the reserved client as it was"
     out = run("user_client_create", "--redirect-uri", "http://127.0.0.1:5173/callback")
     application = OAuthApplication.objects.get(system_role="user")
-    assert application.client_id in out
+    assert application.client_id in out and application.client_id == reserved.client_id
     assert application.client_type == OAuthApplication.CLIENT_PUBLIC
     assert application.authorization_grant_type == OAuthApplication.GRANT_AUTHORIZATION_CODE
     run("user_client_create", "--redirect-uri", "https://app.example.com/cb")

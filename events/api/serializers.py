@@ -4,7 +4,7 @@ import math
 
 from rest_framework import serializers
 
-from events.catalogue import CONTROL_PLANE_EVENTS, canonical_name, is_control_plane_source, name_refusal
+from events.catalogue import application_plane_may_send, canonical_name, is_control_plane_source, name_refusal
 from sbt_site.conf import sbt_settings
 from sbt_site.db import storable_text
 
@@ -35,7 +35,7 @@ def storable_name(text: str) -> None:
 
 
 def not_a_control_plane_event(name: str) -> None:
-    if canonical_name(name) in CONTROL_PLANE_EVENTS:
+    if not application_plane_may_send(canonical_name(name)):
         raise serializers.ValidationError(
             f"{name} is published by the control plane itself; the application plane cannot send it.",
             code="control_plane_event",

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts.boundary import Caller, operation_authorize, tenant_visible
 from events.catalogue import (
+    LEGACY_APPLICATION_PLANE_OPERATIONS,
     PUT_EVENTS_OPERATION,
     application_plane_source,
     canonical_name,
@@ -12,7 +13,9 @@ from events.catalogue import (
 from events.models import Event
 from events.registry import inbound_handlers_for, inbound_operation
 from events.services.outbox import event_publish
-from sbt_site.errors import Forbidden, ServiceError
+from sbt_site.errors import Forbidden, InvalidInput, ServiceError
+from sbt_site.ids import parse_uuid
+from tenants.selectors import tenant_get
 
 
 @transaction.atomic
@@ -27,8 +30,13 @@ def events_receive(*, entries: list[dict], caller: Caller) -> list[Event]:
     batch back. The events name their sender (``caller.client_id``), and the in-process
     subscribers run after commit, as for any event.
     """
-    for entry in entries:
+    for index, entry in enumerate(entries):
         _entry_authorize(caller, entry)
+        try:
+            _user_event_check(caller, entry)
+        except ServiceError as exc:
+            exc.entry_index = index
+            raise
     events = []
     for index, entry in enumerate(entries):
         detail_type = canonical_name(entry["detail-type"])
@@ -60,3 +68,21 @@ def _entry_authorize(caller: Caller, entry: dict) -> None:
     detail = entry["detail"]
     if isinstance(detail, dict) and "tenantId" in detail and not tenant_visible(caller, detail["tenantId"]):
         raise Forbidden("Forbidden")
+
+
+def _user_event_check(caller: Caller, entry: dict) -> None:
+    """A tenantUserCreated / tenantUserDeleted the application plane sends (legacy style,
+    events.catalogue.LEGACY_APPLICATION_PLANE_OPERATIONS) is what billing's user subscribers act
+    on after commit: refuse here what they could never apply, so that a client's mistake is its
+    422 or 404 rather than a subscriber retried until dead. It names a tenant the caller can
+    see (``tenantId``) and the user (``userName``)."""
+    detail_type = canonical_name(entry["detail-type"])
+    if detail_type not in LEGACY_APPLICATION_PLANE_OPERATIONS:
+        return
+    detail = entry["detail"]
+    for field in ("tenantId", "userName"):
+        value = detail.get(field)
+        if not isinstance(value, str) or not value.strip() or (field == "tenantId" and parse_uuid(value) is None):
+            message = f"{detail_type} needs detail.{field}" + (" (a tenant id)" if field == "tenantId" else "")
+            raise InvalidInput(message, detail=[{"loc": ["detail", field], "msg": message, "type": "missing"}])
+    tenant_get(tenant_id=detail["tenantId"], client_tenant_id=caller.tenant_id)

@@ -49,7 +49,7 @@ def test_registration_to_provisioned_tenant_over_http(live_server, receiver, mak
     (received,) = receiver.requests
     assert verify_signature(secret, received.headers, received.body)
     onboarding = received.json
-    assert onboarding["detail-type"] == "onboardingRequest" and onboarding["source"] == "sbt.control.plane"
+    assert onboarding["detail-type"] == "sbt_aws_onboardingRequest" and onboarding["source"] == "sbt.control.plane"
     assert onboarding["detail"]["tenantRegistrationId"] == registration_id
     assert onboarding["detail"]["tenantId"] == tenant_id
     assert onboarding["detail"]["tenantName"] == "acme"

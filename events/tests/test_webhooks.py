@@ -49,7 +49,7 @@ def test_delivery_is_signed_and_shaped_like_an_eventbridge_event(receiver, djang
     assert received.headers["Content-Type"] == "application/json"
     body = received.json
     assert body["id"] == str(event.id)
-    assert body["detail-type"] == "onboardingRequest"
+    assert body["detail-type"] == "sbt_aws_onboardingRequest", "current SBT's spelling is the default"
     assert body["source"] == "sbt.control.plane"
     assert body["detail"] == {"tenantId": "t-1", "tier": "basic"}
     assert body["time"].endswith("Z")
@@ -60,15 +60,25 @@ def test_delivery_is_signed_and_shaped_like_an_eventbridge_event(receiver, djang
     assert delivery.delivered_at is not None
 
 
-def test_wire_spelling_follows_the_name_style_setting(settings, receiver, django_capture_on_commit_callbacks):
-    settings.SBT = {"EVENT_NAME_STYLE": "sbt_aws"}
-    subscription_create(url=receiver.url, event_types=["sbt_aws_onboardingRequest", "myCustomEvent"])
+@pytest.mark.parametrize(
+    ("style", "onboarding", "source"),
+    [
+        ("sbt_aws", "sbt_aws_onboardingRequest", "sbt.control.plane"),
+        ("legacy", "onboardingRequest", "controlPlaneEventSource"),
+        ("plain", "onboardingRequest", "controlPlaneEventSource"),  # the old name of legacy
+    ],
+)
+def test_wire_spelling_and_source_follow_the_name_style_setting(
+    settings, receiver, django_capture_on_commit_callbacks, style, onboarding, source
+):
+    settings.SBT = {"EVENT_NAME_STYLE": style}
+    subscription_create(url=receiver.url, event_types=["onboardingRequest", "myCustomEvent"])
     with django_capture_on_commit_callbacks(execute=True):
         event_publish(detail_type="onboardingRequest", detail={})
         event_publish(detail_type="myCustomEvent", detail={})
-    assert [received.json["detail-type"] for received in receiver.requests] == [
-        "sbt_aws_onboardingRequest",
-        "myCustomEvent",  # custom events keep their name
+    assert [(received.json["detail-type"], received.json["source"]) for received in receiver.requests] == [
+        (onboarding, source),
+        ("myCustomEvent", source),  # custom events keep their name
     ]
 
 

@@ -107,4 +107,4 @@ def test_client_bound_to_a_tenant():
 def test_command_refuses_bad_input_with_a_clear_error(args, message):
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call_command("oauth_client_create", "--name", "bad", *args)
-    assert not OAuthApplication.objects.exists()
+    assert not OAuthApplication.objects.filter(name="bad").exists()

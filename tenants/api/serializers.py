@@ -28,6 +28,10 @@ class TenantRegistrationUpdateInput(StrictSerializer):
     tenantRegistrationData = serializers.DictField(
         required=False, help_text="keys merged into the registration (registrationStatus follows the status flow)"
     )
+    # SBT's ScriptJob failure output, which SBT's API destination PATCHes as is.
+    tenantStatus = serializers.JSONField(
+        required=False, help_text='a failure report, e.g. "Failed to provision tenant.": status failed, this reason'
+    )
 
 
 def validated(serializer_class, data) -> dict:

@@ -106,6 +106,7 @@ class TenantRegistrationDetailView(APIView):
             registration_id=registration_id,
             registration_data=body.get("tenantRegistrationData"),
             tenant_data=body.get("tenantData"),
+            tenant_status=body.get("tenantStatus"),
         )
         return Response(
             {
@@ -119,7 +120,7 @@ class TenantRegistrationDetailView(APIView):
 
     @extend_schema(operation_id="tenant_registrations_destroy", responses=OpenApiTypes.OBJECT)
     def delete(self, request, registration_id):
-        services.tenant_registration_delete(registration_id=registration_id)
+        services.tenant_registration_delete(registration_id=registration_id, repeat_ok=True)
         return Response({"data": {"message": "Tenant registration deletion initiated"}})
 
 

@@ -45,7 +45,7 @@ def test_provision_success_sets_created_and_the_tenant_config(onboard):
     )
     registration.refresh_from_db()
     assert registration.status == "created" and registration.data == {"jobId": "job-1"}
-    assert registration.tenant.config == '{"userPoolId": "pool-1"}'
+    assert registration.tenant.config == {"userPoolId": "pool-1"}, "a JSON string is stored as the JSON it holds"
     assert registration.tenant.data["stack"] == "acme-stack"
 
 
@@ -187,7 +187,7 @@ def test_20_parallel_deletes_emit_exactly_one_offboarding_request(make_token):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sorted(statuses) == [200] + [409] * 19
+    assert statuses == [200] * 20, "a repeated DELETE answers as SBT does (an API destination retries a 409)"
     assert Event.objects.filter(detail_type="offboardingRequest").count() == 1
     registration.refresh_from_db()
     assert registration.status == "deleting" and not registration.active

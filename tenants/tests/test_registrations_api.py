@@ -183,17 +183,28 @@ def test_delete_marks_both_inactive_and_emits_offboarding(api, onboard, events_o
     assert detail["sbtaws_active"] is False and detail["registrationStatus"] == "deleting"
 
 
-def test_offboarding_twice_is_409(api, onboard, events_of):
+def test_offboarding_twice_answers_200_and_emits_once(api, onboard, events_of):
+    """SBT answers a second DELETE with 200; an EventBridge API destination would retry a 409.
+    The repeat changes nothing: same answer, no second offboardingRequest, the state kept."""
     registration = onboard()
     client = api()
-    client.delete(f"{BASE}/{registration.pk}")
-    response = client.delete(f"{BASE}/{registration.pk}")
-    assert response.status_code == 409
-    assert response.json()["message"] == (
-        f"Tenant registration {registration.pk} is already offboarded (status 'deleting')"
-    )
-    assert response.json()["code"] == "already_offboarded"
+    first = client.delete(f"{BASE}/{registration.pk}")
+    registration.refresh_from_db()
+    offboarded, modified = registration.offboarded, registration.modified
+    for _ in range(2):
+        response = client.delete(f"{BASE}/{registration.pk}")
+        assert response.status_code == 200
+        assert response.json() == first.json() == {"data": {"message": "Tenant registration deletion initiated"}}
     assert len(events_of("offboardingRequest")) == 1
+    registration.refresh_from_db()
+    assert (registration.status, registration.offboarded, registration.modified) == ("deleting", offboarded, modified)
+    # Once deprovisioned, a late retry still answers 200 and leaves it deleted.
+    client.patch(
+        f"{BASE}/{registration.pk}", {"tenantRegistrationData": {"registrationStatus": "deleted"}}, format="json"
+    )
+    assert client.delete(f"{BASE}/{registration.pk}").status_code == 200
+    registration.refresh_from_db()
+    assert registration.status == "deleted" and len(events_of("offboardingRequest")) == 1
 
 
 def test_deactivate_then_activate(api, onboard, events_of):

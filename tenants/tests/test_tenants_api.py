@@ -121,10 +121,15 @@ class TestTenantConfig:
         Tenant.objects.create(name="legacy", config=json.dumps({"a": 1}))
         assert client.get(f"{self.URL}/legacy").json() == {"a": 1}
 
-    def test_no_config_yet_is_null(self, client):
+    def test_no_config_yet_is_404_as_in_sbt(self, client):
         Tenant.objects.create(name="fresh")
-        response = client.get(f"{self.URL}/fresh")
-        assert response.status_code == 200 and response.content == b"null"
+        for response in (client.get(f"{self.URL}/fresh"), client.get(self.URL, {"tenantName": "fresh"})):
+            assert response.status_code == 404
+            assert response.json() == {
+                "statusCode": 404,
+                "message": "No tenant details found for fresh",
+                "code": "not_found",
+            }
 
     @pytest.mark.parametrize(
         ("params", "headers", "wanted"),
