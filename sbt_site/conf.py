@@ -167,6 +167,12 @@ DEFAULTS = {
     "EVENT_WEBHOOK_ALLOWED_NETWORKS": _webhook_allowed_networks(),
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
+    # The external bus (EventBridge, SBT_PROVIDERS["events"]): attempts before an event's
+    # publication is dead (the operator replays it), and the backoff's base and cap. 30 attempts
+    # capped at 15 min ride out about four hours of the bus being unreachable.
+    "EVENT_BUS_MAX_ATTEMPTS": 30,
+    "EVENT_BUS_BACKOFF_SECONDS": 5.0,
+    "EVENT_BUS_BACKOFF_MAX_SECONDS": 900.0,
     # Billing (billing app).
     # The provider's webhook is POST /api/v1/billing/<BILLING_WEBHOOK_PATH>.
     "BILLING_WEBHOOK_PATH": os.environ.get("BILLING_WEBHOOK_PATH", "stripe/webhook"),
