@@ -194,6 +194,9 @@ DEFAULTS = {
     "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
     "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead
     "USAGE_QUERY_MAX_WINDOWS": 10000,  # windows one usage query may span
+    # The access key an Amazon Data Firehose stream sends to POST /api/v1/usage/firehose
+    # (metering/api/firehose.py); empty turns that endpoint off.
+    "USAGE_FIREHOSE_ACCESS_KEY": os.environ.get("USAGE_FIREHOSE_ACCESS_KEY", ""),
 }
 
 
