@@ -6,10 +6,12 @@ not the contract's: the access key Firehose is configured with arrives verbatim 
 ``X-Amz-Firehose-Access-Key`` (no OAuth token), the body is
 ``{"requestId", "timestamp", "records": [{"data": <base64>}, ...]}``, optionally gzip-encoded,
 and every answer is ``{"requestId", "timestamp"}`` plus ``errorMessage`` on failure: Firehose
-counts a 200 as delivered and retries anything else. So this is a plain Django view, outside
-DRF: it bypasses DRF's parsers, authentication, throttling and exception handler, and answers
-every failure itself in Firehose's shape (never a 500 for what the sender sent). The records go
-through metering's ingestion services like any other usage.
+counts a 200 as delivered and retries anything else. So the view is a DRF view without DRF's
+parsing, authentication and error envelope: no parser (the body may be gzip; it is read raw),
+no token (the access key is the credential, checked here), and every failure, DRF's own (405)
+included, answered in Firehose's shape (never a 500 for what the sender sent). It is left out
+of the OpenAPI document, which describes the contract's API. The records go through metering's
+ingestion services like any other usage.
 """
 
 import base64
@@ -25,7 +27,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
 
 from metering.services import usage_firehose_records_ingest
 from sbt_site import strict_json
@@ -100,11 +105,25 @@ def _refusal(exc: InvalidInput) -> str:
     return "; ".join([exc.message, *shown])
 
 
-@csrf_exempt
-def firehose_deliver(request) -> HttpResponse:
+class FirehoseDeliveryView(APIView):
+    """``POST /usage/firehose``: one Firehose delivery of SBT billing-ingestor records."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    parser_classes = []
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        return _deliver(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, APIException):  # 405 for another method: DRF would answer in our envelope
+            return _answer(exc.status_code, self.request.headers.get(REQUEST_ID_HEADER, ""), str(exc.detail))
+        return super().handle_exception(exc)
+
+
+def _deliver(request) -> HttpResponse:
     request_id = request.headers.get(REQUEST_ID_HEADER, "")
-    if request.method != "POST":
-        return _answer(405, request_id, "Firehose delivers with POST", {"Allow": "POST"})
     expected = sbt_settings.USAGE_FIREHOSE_ACCESS_KEY
     if not expected:
         return _answer(403, request_id, "This endpoint is off: set USAGE_FIREHOSE_ACCESS_KEY on the control plane")

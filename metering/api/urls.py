@@ -9,6 +9,6 @@ urlpatterns = [
     path("meters/<uuid:meter_id>", views.MeterDetailView.as_view(), name="meter-detail"),
     path("usage", views.UsageView.as_view(), name="usage"),
     # Amazon Data Firehose's HTTP endpoint destination (its own protocol; not in the OpenAPI document).
-    path("usage/firehose", firehose.firehose_deliver, name="usage-firehose"),
+    path("usage/firehose", firehose.FirehoseDeliveryView.as_view(), name="usage-firehose"),
     path("usage/<uuid:meter_id>", views.UsageQueryView.as_view(), name="usage-query"),
 ]
