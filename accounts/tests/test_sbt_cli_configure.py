@@ -12,6 +12,8 @@ import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tenants.tests.test_sbt_cli_compat import sbt_cli_registration_body
+
 CLI_SCOPES = "tenant/tenant_read tenant/tenant_write user/user_read user/user_write"
 # What sbt-aws.sh reads from the file (its source_config, then ${...} in every command).
 SCRIPT_KEYS = ("CONTROL_PLANE_API_ENDPOINT", "ACCESS_TOKEN", "EMAIL_USERNAME", "EMAIL_DOMAIN")
@@ -53,25 +55,11 @@ def test_the_written_file_drives_the_scripts_calls_and_refreshes(live_server, cl
     auth = {"Authorization": f"Bearer {env['ACCESS_TOKEN']}"}
     base = env["CONTROL_PLANE_API_ENDPOINT"]
 
-    # sbt-aws.sh create-tenant-registration: its body, copied as data (scripts/sbt-aws.sh).
+    # sbt-aws.sh create-tenant-registration: its body (scripts/sbt-aws.sh), the email made from the file's.
     tenant_name = "tenant12345"
-    created = requests.post(
-        f"{base}tenant-registrations",
-        json={
-            "tenantData": {
-                "tenantName": tenant_name,
-                "email": f"{env['EMAIL_USERNAME']}+{tenant_name}@{env['EMAIL_DOMAIN']}",
-                "tier": "basic",
-                "prices": [
-                    {"id": "price_123456789Example", "metricName": "productsSold"},
-                    {"id": "price_123456789AnotherExample", "metricName": "plusProductsSold"},
-                ],
-            },
-            "tenantRegistrationData": {"registrationStatus": "In progress", "tenantRegistrationData1": "test"},
-        },
-        headers=auth,
-        timeout=30,
-    )
+    body = sbt_cli_registration_body(tenant_name)
+    body["tenantData"]["email"] = f"{env['EMAIL_USERNAME']}+{tenant_name}@{env['EMAIL_DOMAIN']}"
+    created = requests.post(f"{base}tenant-registrations", json=body, headers=auth, timeout=30)
     assert created.status_code == 201, created.text
     registration_id = created.json()["data"]["tenantRegistrationId"]
     # sbt-aws.sh create-user: its body, copied as data (scripts/sbt-aws.sh).
