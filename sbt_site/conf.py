@@ -197,6 +197,9 @@ DEFAULTS = {
     # The access key an Amazon Data Firehose stream sends to POST /api/v1/usage/firehose
     # (metering/api/firehose.py); empty turns that endpoint off.
     "USAGE_FIREHOSE_ACCESS_KEY": os.environ.get("USAGE_FIREHOSE_ACCESS_KEY", ""),
+    # ... and the largest delivery it takes, inflated: Firehose buffers 1 to 64 MiB before it
+    # sends; set the stream's buffer size at most this.
+    "USAGE_FIREHOSE_MAX_BODY_BYTES": int(os.environ.get("USAGE_FIREHOSE_MAX_BODY_BYTES", 8 * 1024 * 1024)),
 }
 
 

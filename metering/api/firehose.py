@@ -23,7 +23,6 @@ import time
 import zlib
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
@@ -56,12 +55,23 @@ def _answer(status: int, request_id: str, message: str = "", headers: dict | Non
 
 
 def _body(request) -> bytes:
-    """The request body, gunzipped when Firehose compressed it; RequestDataTooBig past the
-    server's body limit (compressed or not: a small gzip can hold a huge body)."""
-    raw = request.body
+    """The request body, gunzipped when Firehose compressed it; RequestDataTooBig past
+    ``USAGE_FIREHOSE_MAX_BODY_BYTES``, compressed or not (a small gzip can hold a huge body).
+
+    Read from the stream, not ``request.body``: Firehose buffers at least 1 MiB, more than the
+    API's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE), which ``request.body`` enforces."""
+    limit = sbt_settings.USAGE_FIREHOSE_MAX_BODY_BYTES
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise ValueError("Content-Length is not a number") from None
+    if declared > limit:
+        raise RequestDataTooBig
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise RequestDataTooBig
     if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
         return raw
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
     body = inflater.decompress(raw, limit + 1)
     if len(body) > limit:
@@ -135,7 +145,7 @@ def _deliver(request) -> HttpResponse:
         request_id, delivered_at, records = _records(payload)
         result = usage_firehose_records_ingest(request_id=request_id, delivered_at=delivered_at, records=records)
     except RequestDataTooBig:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = sbt_settings.USAGE_FIREHOSE_MAX_BODY_BYTES
         return _answer(413, request_id, f"The delivery is over {limit} bytes: lower the stream's buffer size")
     except (ValueError, zlib.error) as exc:  # strict_json.InvalidJSON is a ValueError
         return _answer(400, request_id, f"The body is not Firehose's JSON: {exc}")

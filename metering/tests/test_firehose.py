@@ -184,8 +184,16 @@ def test_a_broken_gzip_body_is_a_400(client, firehose_on):
         assert_firehose_answer(post(client, body, data=data, HTTP_CONTENT_ENCODING="gzip"), 400, body["requestId"])
 
 
-def test_a_delivery_over_the_body_limit_is_a_413(client, firehose_on, settings, tenant, products_sold):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+def test_a_delivery_over_its_limit_is_a_413_and_the_apis_limit_does_not_apply(
+    client, firehose_on, settings, tenant, products_sold
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    body = delivery([sbt_record(tenant.pk, value=n) for n in range(60)])
+    assert len(json.dumps(body)) > 1_000
+    assert_firehose_answer(post(client, body), 200, body["requestId"])
+    assert UsageEvent.objects.count() == 60
+
+    settings.SBT = {**settings.SBT, "USAGE_FIREHOSE_MAX_BODY_BYTES": 10_000}
     body = delivery([sbt_record(tenant.pk)] * 200)
     assert_firehose_answer(post(client, body), 413, body["requestId"])
     # A small gzip that inflates past the limit is refused the same way.
@@ -193,7 +201,7 @@ def test_a_delivery_over_the_body_limit_is_a_413(client, firehose_on, settings, 
     assert len(zipped) < 10_000
     response = post(client, body, data=zipped, HTTP_CONTENT_ENCODING="gzip")
     assert_firehose_answer(response, 413, body["requestId"])
-    assert not UsageEvent.objects.exists()
+    assert UsageEvent.objects.count() == 60, "nothing more stored"
 
 
 def test_only_post_is_answered(client, firehose_on):
