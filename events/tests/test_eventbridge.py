@@ -366,3 +366,24 @@ def test_batches_hold_at_most_ten_entries_and_256_kib():
 
     # EventBridge counts UTF-8 bytes, not characters.
     assert transport.entry_size(BusEntry(key="k", source="s", detail_type="t", detail='{"a":"é"}')) == 1 + 1 + 10
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_publications_and_replays_a_dead_one(admin_client, django_capture_on_commit_callbacks):
+    from events.services import event_publish
+
+    with django_capture_on_commit_callbacks(execute=True):
+        event = event_publish(detail_type="onboardingRequest", detail={"tenantId": "t-1"})
+    dead = BusPublication.objects.create(
+        event=event, status=BusPublication.Status.DEAD, attempts=30, last_error="InternalFailure: try again"
+    )
+    page = admin_client.get("/admin/events/buspublication/")
+    assert page.status_code == 200 and str(event.pk) in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin_client.post(
+            "/admin/events/buspublication/", {"action": "replay_publication", "_selected_action": [dead.pk]}
+        )
+    assert answer.status_code == 302
+    dead.refresh_from_db()
+    assert (dead.status, dead.attempts) == (BusPublication.Status.PENDING, 0), "no bus configured: it waits"
+    assert admin_client.post(f"/admin/events/buspublication/{dead.pk}/delete/").status_code == 403
