@@ -1,5 +1,6 @@
 """Operators' view of the event bus: events with their deliveries and subscriber runs,
-subscriptions, and the replay / test actions (all calling events.services)."""
+publications to EventBridge, subscriptions, and the replay / test actions (all calling
+events.services)."""
 
 import json
 
@@ -9,7 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from events import services
-from events.models import Delivery, Event, HandlerRun, Subscription
+from events.models import BusPublication, Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
 from sbt_site.errors import ServiceError
 
@@ -163,6 +164,47 @@ class DeliveryAdmin(admin.ModelAdmin):
                 services.delivery_replay(delivery=delivery)
                 replayed += 1
         _report(self, request, replayed, "Deliveries replayed")
+
+
+@admin.register(BusPublication)
+class BusPublicationAdmin(admin.ModelAdmin):
+    """Events published to EventBridge (docs/events.md "EventBridge"): read-only, replayed
+    through the event, which gives every unsuccessful part of it fresh attempts."""
+
+    list_display = ("event", "status", "attempts", "next_attempt_at", "published_at", "created")
+    list_filter = ("status", "event__detail_type")
+    search_fields = ("event__id", "bus_event_id")
+    readonly_fields = (
+        "event",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "bus_event_id",
+        "published_at",
+        "created",
+        "modified",
+    )
+    list_select_related = ("event",)
+    actions = ("replay_publication",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Replay publication (fresh attempts; published ones are skipped)")
+    def replay_publication(self, request, queryset):
+        replayed = 0
+        for publication in queryset.select_related("event"):
+            if publication.status != BusPublication.Status.SUCCEEDED:
+                services.event_replay(event=publication.event)
+                replayed += 1
+        _report(self, request, replayed, "Publications replayed")
 
 
 class SubscriptionForm(forms.ModelForm):

@@ -135,3 +135,41 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.event_id} to {self.subscription_id}: {self.status}"
+
+
+class BusPublication(models.Model):
+    """One outbound event published to the external event bus (EventBridge), when one is
+    configured (``SBT_PROVIDERS["events"]``): written when the event is dispatched, so an event
+    the process died before sending is still pending here and the sweep sends it. Retried with
+    backoff until the bus accepts it, like a webhook delivery."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed", "failed (will retry)"
+        DEAD = "dead", "dead (gave up)"
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="bus_publication")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    last_error = models.TextField(blank=True)
+    bus_event_id = models.CharField(
+        max_length=128, blank=True, help_text="The id the bus gave the event (EventBridge's EventId)."
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created",)
+        indexes = [
+            models.Index(
+                fields=["created"],
+                name="bus_publication_due",
+                condition=models.Q(status__in=["pending", "failed"]),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} to the bus: {self.status}"

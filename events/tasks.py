@@ -19,3 +19,13 @@ def sweep_events() -> dict:
 def deliver_event(delivery_id: str) -> None:
     # Retries are the delivery's own (backoff, dead-letter), scheduled by the service.
     services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="events.publish_to_bus")
+def publish_to_bus() -> dict:
+    # Retries are each publication's own (backoff, dead-letter), recorded by the service; a
+    # backlog larger than one run's limit goes on in the next run.
+    result = services.bus_publications_send()
+    if result["more"]:
+        publish_to_bus.delay()
+    return result

@@ -186,6 +186,12 @@ DEFAULTS = {
     "EVENT_WEBHOOK_ALLOWED_NETWORKS": _webhook_allowed_networks(),
     # Most entries one POST /events may carry (EventBridge PutEvents allows 10).
     "EVENT_INBOUND_MAX_ENTRIES": 10,
+    # The external bus (EventBridge, SBT_PROVIDERS["events"]): attempts before an event's
+    # publication is dead (the operator replays it), and the backoff's base and cap. 30 attempts
+    # capped at 15 min ride out about four hours of the bus being unreachable.
+    "EVENT_BUS_MAX_ATTEMPTS": 30,
+    "EVENT_BUS_BACKOFF_SECONDS": 5.0,
+    "EVENT_BUS_BACKOFF_MAX_SECONDS": 900.0,
     # Billing (billing app).
     # The provider's webhook is POST /api/v1/billing/<BILLING_WEBHOOK_PATH>.
     "BILLING_WEBHOOK_PATH": os.environ.get("BILLING_WEBHOOK_PATH", "stripe/webhook"),
@@ -211,6 +217,12 @@ DEFAULTS = {
     # networks that may scrape without it; with neither, the route is a 404.
     "METRICS_TOKEN": os.environ.get("SBT_METRICS_TOKEN", ""),
     "METRICS_ALLOWED_NETWORKS": _metrics_allowed_networks(),
+    # The access key an Amazon Data Firehose stream sends to POST /api/v1/usage/firehose
+    # (metering/api/firehose.py); empty turns that endpoint off.
+    "USAGE_FIREHOSE_ACCESS_KEY": os.environ.get("USAGE_FIREHOSE_ACCESS_KEY", ""),
+    # ... and the largest delivery it takes, inflated: Firehose buffers 1 to 64 MiB before it
+    # sends; set the stream's buffer size at most this.
+    "USAGE_FIREHOSE_MAX_BODY_BYTES": int(os.environ.get("USAGE_FIREHOSE_MAX_BODY_BYTES", 8 * 1024 * 1024)),
 }
 
 

@@ -514,6 +514,14 @@ if SBT["EVENT_NAME_STYLE"] not in EVENT_NAME_STYLES:
 
 # Providers, shaped like STORAGES; loaded by sbt_site.providers.get_provider(name).
 SBT_PROVIDERS = {}
+# The external event bus beside the webhooks (docs/events.md "EventBridge"): every event the
+# control plane publishes also goes to this EventBridge bus. boto3 reads its credentials and
+# AWS_ENDPOINT_URL_EVENTS itself; AWS_REGION (else AWS_DEFAULT_REGION) names the region.
+if os.environ.get("EVENTBRIDGE_BUS_NAME"):
+    SBT_PROVIDERS["events"] = {
+        "BACKEND": "events.providers.eventbridge.EventBridgeTransport",
+        "OPTIONS": {"bus_name": os.environ["EVENTBRIDGE_BUS_NAME"], "region_name": os.environ.get("AWS_REGION")},
+    }
 
 # --- Logging ----------------------------------------------------------------------------------
 # LOG_FORMAT=json (production's recommended setting, docs/operations.md "Logs"): one JSON object

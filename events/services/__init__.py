@@ -1,8 +1,10 @@
 """Writes of the event bus, one module per sub-domain (re-exported here, so callers import
 ``events.services`` as before): ``outbox`` (publish, dispatch, sweep, replays), ``deliveries``
-(webhook deliveries), ``subscriptions`` (webhook subscriptions), ``inbound`` (POST /events),
-``common`` (the retry state machine subscriber runs and deliveries share)."""
+(webhook deliveries), ``bus`` (publications to the external bus, EventBridge),
+``subscriptions`` (webhook subscriptions), ``inbound`` (POST /events), ``common`` (the retry
+state machine subscriber runs, deliveries and publications share)."""
 
+from events.services.bus import bus_batch, bus_entry, bus_publications_send
 from events.services.common import HANDLER_BACKOFF_MAX_SECONDS, _attempt_record, _backoff
 from events.services.deliveries import (
     _deliveries_create,
@@ -44,6 +46,9 @@ __all__ = [
     "_due_deliveries",
     "_entry_authorize",
     "_validated_secret",
+    "bus_batch",
+    "bus_entry",
+    "bus_publications_send",
     "delivery_attempt",
     "delivery_replay",
     "event_dispatch",

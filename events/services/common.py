@@ -1,12 +1,12 @@
-"""The retry state machine shared by subscriber runs and webhook deliveries: attempts,
-exponential backoff with jitter, dead after the configured number."""
+"""The retry state machine shared by subscriber runs, webhook deliveries and publications to
+the external bus: attempts, exponential backoff with jitter, dead after the configured number."""
 
 import random
 from datetime import timedelta
 
 from django.utils import timezone
 
-from events.models import Delivery, HandlerRun
+from events.models import BusPublication, Delivery, HandlerRun
 
 HANDLER_BACKOFF_MAX_SECONDS = 3600
 
@@ -19,7 +19,7 @@ def _backoff(attempts: int, *, base: float, cap: float) -> timedelta:
 
 
 def _attempt_record(
-    row: HandlerRun | Delivery, *, error: str | None, max_attempts: int, base: float, cap: float
+    row: HandlerRun | Delivery | BusPublication, *, error: str | None, max_attempts: int, base: float, cap: float
 ) -> None:
     """The retry state machine of subscriber runs and webhook deliveries, for an attempt just
     made (``row.attempts`` counts it): succeeded when ``error`` is None; else failed and due

@@ -1,6 +1,7 @@
 """The outbox: publishing an event in the caller's transaction, dispatching it after commit to
-the in-process subscribers (one HandlerRun each) and the webhook subscriptions, the sweep that
-re-dispatches what a crash left behind, and replays."""
+the in-process subscribers (one HandlerRun each), the webhook subscriptions and the external
+bus when one is configured (events/services/bus.py), the sweep that re-dispatches what a crash
+left behind, and replays."""
 
 import logging
 import traceback
@@ -14,6 +15,12 @@ from django.utils import timezone
 from events.catalogue import control_plane_source
 from events.models import Delivery, Event, HandlerRun
 from events.registry import handler_by_name, subscribers_for
+from events.services.bus import (
+    _bus_publication_create,
+    _bus_publication_replay,
+    _bus_publications_due_or_lost,
+    _bus_publish_enqueue,
+)
 from events.services.common import HANDLER_BACKOFF_MAX_SECONDS, _attempt_record
 from events.services.deliveries import _deliveries_create, _delivery_enqueue, _due_deliveries
 from sbt_site.conf import sbt_settings
@@ -98,6 +105,8 @@ def event_dispatch(*, event_id: UUID | str) -> Event | None:
     for name in subscribers_for(event.detail_type):
         handler_run_execute(event=event, handler_name=name)
     _deliveries_create(event=event)
+    if _bus_publication_create(event=event):
+        _bus_publish_enqueue()
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
     event.refresh_from_db(fields=["dispatched_at"])
     due = Delivery.objects.filter(event=event, subscription__enabled=True).filter(_due_deliveries(timezone.now()))
@@ -139,7 +148,11 @@ def events_sweep(*, now=None) -> dict:
     )
     for delivery_id in deliveries:
         _delivery_enqueue(delivery_id)
-    return {"dispatched": len(undispatched), "retried": len(due), "deliveries": len(deliveries)}
+    # The external bus (EventBridge): one task sends every due publication, in batches.
+    bus = _bus_publications_due_or_lost(now, grace)
+    if bus:
+        _bus_publish_enqueue()
+    return {"dispatched": len(undispatched), "retried": len(due), "deliveries": len(deliveries), "bus": bus}
 
 
 def handler_run_replay(*, run: HandlerRun) -> HandlerRun:
@@ -155,14 +168,16 @@ def handler_run_replay(*, run: HandlerRun) -> HandlerRun:
 
 @transaction.atomic
 def event_replay(*, event: Event) -> Event:
-    """Retry everything of an event that did not succeed: dead or failed subscribers and
-    deliveries get fresh attempts, and subscriptions created since the event also receive it."""
+    """Retry everything of an event that did not succeed: dead or failed subscribers,
+    deliveries and its publication to the bus get fresh attempts, and subscriptions created
+    since the event also receive it."""
     HandlerRun.objects.filter(event=event, status__in=(HandlerRun.Status.FAILED, HandlerRun.Status.DEAD)).update(
         status=HandlerRun.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now()
     )
     Delivery.objects.filter(event=event, status__in=(Delivery.Status.FAILED, Delivery.Status.DEAD)).update(
         status=Delivery.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now()
     )
+    _bus_publication_replay(event=event)  # dispatch below sends it
     from events.tasks import dispatch_event
 
     event_id = str(event.pk)

@@ -7,7 +7,8 @@
   callers (authenticated by the caller's layer through ``Credentials``);
 - ``quota``: the ingestion quota per tenant, charged by ``ingest``;
 - ``cancel``: corrections, cancelling events and rebuilding rollups;
-- ``files``: usage from JSON-lines or CSV files.
+- ``files``: usage from JSON-lines or CSV files;
+- ``firehose``: usage from SBT's billing-ingestor records delivered by Amazon Data Firehose.
 
 Every entry point (REST API, ingestUsage on the bus, the commands, the admin) calls these; they
 validate, then call the configured MeteringProvider inside one transaction. Nothing here knows
@@ -19,6 +20,7 @@ from metering.services.cancel import usage_events_cancel, usage_rollups_rebuild
 from metering.services.common import invalid_fields, provider
 from metering.services.customers import metering_customer_create, metering_customer_delete
 from metering.services.files import FileIngestReport, usage_file_ingest
+from metering.services.firehose import firehose_event_id, usage_firehose_records_ingest
 from metering.services.ingest import (
     Credentials,
     _ingest_group,
@@ -49,6 +51,7 @@ __all__ = [
     "FileIngestReport",
     "_ingest_group",
     "derived_event_id",
+    "firehose_event_id",
     "invalid_fields",
     "meter_check",
     "meter_create",
@@ -66,6 +69,7 @@ __all__ = [
     "usage_events_ingest_shared",
     "usage_events_validate",
     "usage_file_ingest",
+    "usage_firehose_records_ingest",
     "usage_quota_charge",
     "usage_rollups_rebuild",
 ]
