@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from events import services
 from events.models import Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
+from sbt_site.console.webhooks import EventTypesWidget
 from sbt_site.errors import ServiceError
 
 
@@ -171,6 +172,7 @@ class SubscriptionForm(forms.ModelForm):
         label="event types",
         required=False,
         help_text="Comma-separated, e.g. onboardingRequest, offboardingRequest. Empty: every control-plane event.",
+        widget=EventTypesWidget(),
     )
     new_secret = forms.CharField(
         label="signing secret",
