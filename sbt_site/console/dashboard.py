@@ -64,8 +64,9 @@ def _since(moment: datetime) -> str:
 
 
 def overview(*, request, now: datetime) -> Overview:
+    statuses = tenant_status_counts()
     tenants = Card("Tenants")
-    for status, count in tenant_status_counts().items():
+    for status, count in statuses.items():
         tenants.figures.append(
             Figure(
                 status,
@@ -74,60 +75,36 @@ def overview(*, request, now: datetime) -> Overview:
                 "bad" if status == "failed" and count else "",
             )
         )
-    inactive = tenant_list().filter(active=False, deleted__isnull=True).count()
-    tenants.figures.append(Figure("deactivated", inactive, changelist(request, "tenants.tenant", active__exact=0)))
+    inactive = tenant_list().filter(active=False).count()  # deactivated or offboarded, as the list's filter
+    tenants.figures.append(Figure("inactive", inactive, changelist(request, "tenants.tenant", active__exact=0)))
 
-    attention = Card("Needs attention")
-    stalled = tenant_registrations_stalled(started_before=now - STALLED_AFTER).count()
-    attention.figures.append(
-        Figure(
-            f"registrations in progress over {int(STALLED_AFTER.total_seconds() // 3600)} h",
-            stalled,
-            changelist(
-                request,
-                "tenants.tenantregistration",
-                status__exact="In progress",
-                created__lt=_since(now - STALLED_AFTER),
-            ),
-            "bad" if stalled else "",
-        )
-    )
-    statuses = tenant_status_counts()
-    attention.figures.append(
-        Figure(
-            "registrations failed",
-            statuses["failed"],
-            changelist(request, "tenants.tenantregistration", status__exact="failed"),
-            "bad" if statuses["failed"] else "",
-        )
-    )
     deliveries = delivery_status_counts()
-    for status, label in (("failed", "webhook deliveries failing (retrying)"), ("dead", "webhook deliveries dead")):
-        attention.figures.append(
-            Figure(
-                label,
-                deliveries[status],
-                changelist(request, "events.delivery", status__exact=status),
-                "bad" if deliveries[status] else "",
-            )
-        )
-    pushes = usage_push_status_counts()
-    attention.figures.append(
-        Figure(
-            "usage pushes failed",
-            pushes["failed"],
-            changelist(request, "billing.usagepush", status__exact="failed"),
-            "bad" if pushes["failed"] else "",
-        )
-    )
-    customers = billing_customer_status_counts()
-    attention.figures.append(
-        Figure(
+    stalled_since = now - STALLED_AFTER
+    # (label, count, list, its filter): each a figure that turns red when it is not zero
+    alerts = (
+        (
+            f"registrations in progress over {int(STALLED_AFTER.total_seconds() // 3600)} h",
+            tenant_registrations_stalled(started_before=stalled_since).count(),
+            "tenants.tenantregistration",
+            {"status__exact": "In progress", "created__lt": _since(stalled_since)},
+        ),
+        ("registrations failed", statuses["failed"], "tenants.tenantregistration", {"status__exact": "failed"}),
+        ("webhook deliveries failing (retrying)", deliveries["failed"], "events.delivery", {"status__exact": "failed"}),
+        ("webhook deliveries dead", deliveries["dead"], "events.delivery", {"status__exact": "dead"}),
+        ("usage pushes failed", usage_push_status_counts()["failed"], "billing.usagepush", {"status__exact": "failed"}),
+        (
             "billing customers past due",
-            customers["past_due"],
-            changelist(request, "billing.billingcustomer", status__exact="past_due"),
-            "bad" if customers["past_due"] else "",
-        )
+            billing_customer_status_counts()["past_due"],
+            "billing.billingcustomer",
+            {"status__exact": "past_due"},
+        ),
+    )
+    attention = Card(
+        "Needs attention",
+        [
+            Figure(label, count, changelist(request, model_label, **filters), "bad" if count else "")
+            for label, count, model_label, filters in alerts
+        ],
     )
 
     events = Card("Events")

@@ -9,6 +9,7 @@ bar would: the same code path, confirmations included.
 
 from datetime import datetime
 
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.urls import NoReverseMatch, reverse
@@ -44,8 +45,9 @@ def tenant_pages(*, tenant: Tenant) -> list[dict]:
 
 def tenant_actions(*, request, site) -> list[dict]:
     """The tenant admin's actions (but bulk delete) as buttons: name and label."""
-    model_admin = site._registry.get(Tenant)
-    if model_admin is None:
+    try:
+        model_admin = site.get_model_admin(Tenant)
+    except NotRegistered:
         return []
     actions = model_admin.get_actions(request)
     return [
