@@ -32,8 +32,9 @@ GROUPS = (
 APP_GROUPS = {"tenants": "tenants", "metering": "usage", "billing": "billing", "events": "events", "accounts": "access"}
 ADVANCED = ("advanced", "Advanced")
 
-# Console pages that are not models, listed first in their group.
-PAGES = {"usage": (("Usage explorer", "admin:console_usage"),)}
+# Console pages that are not models, listed first in their group when the operator sees the
+# model the page reads (the page checks the same permission).
+PAGES = {"usage": (("Usage explorer", "admin:console_usage", "metering.meter"),)}
 
 
 def grouped_app_list(app_list: list[dict]) -> list[dict]:
@@ -59,7 +60,8 @@ def grouped_app_list(app_list: list[dict]) -> list[dict]:
         models = [model for _, _, model in sorted(members[slug], key=lambda item: item[:2])]
         if not models:
             continue
-        pages = [_page(name, url_name) for name, url_name in PAGES.get(slug, ())]
+        shown = {model["model"]._meta.label_lower for model in models}
+        pages = [_page(name, url_name) for name, url_name, needs in PAGES.get(slug, ()) if needs in shown]
         grouped.append(
             {
                 "name": names[slug],

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from events.models import Delivery, Subscription
@@ -161,6 +162,24 @@ def test_the_explorer_needs_the_permission_to_view_meters(client, calls_meter):
     staff = get_user_model().objects.create_user(username="staff", password="x" * 16, is_staff=True)
     client.force_login(staff)
     assert client.get("/admin/console/usage/").status_code == 403
+
+
+def test_the_explorer_is_listed_only_to_those_who_may_view_meters(client):
+    staff = get_user_model().objects.create_user(username="staff", password="x" * 16, is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_usageevent"))
+    client.force_login(staff)
+    groups = {
+        app["name"]: [model["name"] for model in app["models"]]
+        for app in client.get("/admin/").context["available_apps"]
+    }
+    assert groups == {"Usage": ["Usage events"]}
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_meter"))
+    groups = {
+        app["name"]: [model["name"] for model in app["models"]]
+        for app in client.get("/admin/").context["available_apps"]
+    }
+    assert groups == {"Usage": ["Usage explorer", "Meters", "Usage events"]}
 
 
 def test_the_explorer_opens_on_the_last_week_of_the_first_meter(operator, calls_meter):
