@@ -2,7 +2,10 @@
 
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from accounts.interface import AuthUser, UserPage
+from accounts.models import OAuthApplication, User
 from accounts.services import auth_provider
 
 
@@ -30,3 +33,13 @@ def auth_info() -> dict:
         "machineClientId": provider.machine_client_id,
         "scopes": provider.scopes(),
     }
+
+
+def tenant_user_list(*, tenant_id: UUID) -> QuerySet[User]:
+    """The people of one tenant, for the operator's tenant page."""
+    return User.objects.filter(tenant_id=tenant_id).order_by("username")
+
+
+def tenant_oauth_client_list(*, tenant_id: UUID) -> QuerySet[OAuthApplication]:
+    """The OAuth clients bound to one tenant."""
+    return OAuthApplication.objects.filter(tenant_id=tenant_id).order_by("name", "pk")

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from accounts.boundary import tenant_in_reach
 from billing.models import BillingCustomer, UsagePush
 from sbt_site.errors import NotFound
+from sbt_site.selectors import status_counts
 
 
 def billing_customer_list(*, tenant_id: UUID | None = None) -> QuerySet[BillingCustomer]:
@@ -31,3 +32,13 @@ def usage_push_list(*, tenant_id: UUID | None = None, meter_api_name: str | None
     if meter_api_name:
         pushes = pushes.filter(meter_api_name=meter_api_name)
     return pushes
+
+
+def billing_customer_status_counts() -> dict[str, int]:
+    """How many billing customers are in each status (every status present)."""
+    return status_counts(BillingCustomer.objects.all(), BillingCustomer.Status.values)
+
+
+def usage_push_status_counts() -> dict[str, int]:
+    """How many usage pushes are in each status (every status present)."""
+    return status_counts(UsagePush.objects.all(), UsagePush.Status.values)

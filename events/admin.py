@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from events import services
 from events.models import BusPublication, Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
+from sbt_site.console.webhooks import EventTypesWidget
 from sbt_site.errors import ServiceError
 
 
@@ -213,6 +214,7 @@ class SubscriptionForm(forms.ModelForm):
         label="event types",
         required=False,
         help_text="Comma-separated, e.g. onboardingRequest, offboardingRequest. Empty: every control-plane event.",
+        widget=EventTypesWidget(),
     )
     new_secret = forms.CharField(
         label="signing secret",

@@ -173,3 +173,28 @@ class BusPublication(models.Model):
 
     def __str__(self):
         return f"{self.event_id} to the bus: {self.status}"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP attempt of a delivery, as the receiver answered it: the per-attempt log operators
+    read on the delivery's page. Append-only: written once by ``delivery_attempt`` after the
+    request, never updated, and kept when the delivery is replayed (its counter starts over, its
+    history does not)."""
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField(
+        help_text="The delivery's attempt counter after this attempt (1 after a replay)."
+    )
+    started_at = models.DateTimeField(db_index=True)
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no HTTP answer.")
+    succeeded = models.BooleanField()
+    response = models.TextField(blank=True, help_text="The error, or the start of the receiver's answer.")
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        indexes = [models.Index(fields=["delivery", "started_at"], name="delivery_attempt_by_delivery")]
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or 'no answer'}"

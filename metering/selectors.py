@@ -199,3 +199,45 @@ def usage_daily_chart(*, meter: Meter, tenant_id: UUID | None, days: int, now: d
         total=sum(values) if additive else None,
         all_tenants_allowed=additive,
     )
+
+
+@dataclass(frozen=True)
+class MeterPeriodUsage:
+    """One meter's usage over all tenants this period so far against the same days of the last
+    one; both None for an aggregation whose values do not add up across tenants."""
+
+    meter: Meter
+    this_period: Decimal | None
+    last_period: Decimal | None
+
+
+@dataclass(frozen=True)
+class PeriodComparison:
+    this_start: datetime  # UTC midnight, the first of this month
+    this_end: datetime  # exclusive: the end of today (UTC)
+    last_start: datetime
+    last_end: datetime  # as many days after last_start as this period has, at most a month
+    meters: list[MeterPeriodUsage]
+
+
+def usage_period_comparison(*, now: datetime) -> PeriodComparison:
+    """Each active meter's usage this calendar month so far (UTC, whole days, today included)
+    against the same days of last month (a shorter last month ends at its own end)."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    this_start = today.replace(day=1)
+    this_end = today + timedelta(days=1)
+    last_start = (this_start - timedelta(days=1)).replace(day=1)
+    last_end = min(last_start + (this_end - this_start), this_start)
+    usage = []
+    for meter in meter_list().filter(active=True).order_by("api_name"):
+        if meter.aggregation not in ADDITIVE_AGGREGATIONS:
+            usage.append(MeterPeriodUsage(meter=meter, this_period=None, last_period=None))
+            continue
+        totals = []
+        for start, end in ((this_start, this_end), (last_start, last_end)):
+            windows = usage_windows(meter=meter, tenant_id=None, start=start, end=end, interval="DAY")
+            totals.append(sum((window.value for window in windows), Decimal(0)))
+        usage.append(MeterPeriodUsage(meter=meter, this_period=totals[0], last_period=totals[1]))
+    return PeriodComparison(
+        this_start=this_start, this_end=this_end, last_start=last_start, last_end=last_end, meters=usage
+    )

@@ -7,6 +7,7 @@ everything outside it is "not found", so ids do not leak.
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -14,6 +15,7 @@ from django.db.models import QuerySet
 from sbt_site.db import storable_text
 from sbt_site.errors import NotFound
 from sbt_site.ids import parse_uuid
+from sbt_site.selectors import status_counts
 from tenants.models import Tenant, TenantRegistration
 from tenants.wire import config_document
 
@@ -101,3 +103,15 @@ def tenant_price_list(*, tenant_id=None, tenant: Tenant | None = None) -> list[T
             continue
         prices.append(TenantPrice(price_id=price_id, metric_name=metric_name))
     return prices
+
+
+def tenant_status_counts() -> dict[str, int]:
+    """How many tenants are in each registration status (``TenantRegistration.Status`` values,
+    every status present, zero when none), for the operator's overview."""
+    return status_counts(TenantRegistration.objects.all(), TenantRegistration.Status.values)
+
+
+def tenant_registrations_stalled(*, started_before: datetime) -> QuerySet[TenantRegistration]:
+    """Registrations still "In progress" that were started before ``started_before``: the
+    application plane has not reported a provisioning result for them."""
+    return tenant_registration_list().filter(status=TenantRegistration.Status.IN_PROGRESS, created__lt=started_before)

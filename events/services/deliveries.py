@@ -2,18 +2,22 @@
 shared retry state machine, replayed by the operator."""
 
 import logging
+import time
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from events import crypto, webhooks
-from events.models import Delivery, Event, Subscription
+from events.models import Delivery, DeliveryAttempt, Event, Subscription
 from events.services.common import _attempt_record
 from sbt_site.conf import sbt_settings
 from sbt_site.metrics import DELIVERY_ATTEMPTS, DELIVERY_LAG_SECONDS
 
 logger = logging.getLogger(__name__)
+
+# What an attempt's log keeps of the answer: enough to tell what the receiver said.
+ATTEMPT_RESPONSE_LIMIT = 500
 
 
 def _deliveries_create(*, event: Event) -> None:
@@ -69,6 +73,7 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
             return delivery  # kept pending: re-enabling the subscription lets the sweep send it
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
+        started = time.monotonic()
         try:
             secret = crypto.secret_decrypt(delivery.subscription.secret_encrypted)
         except ValueError as exc:
@@ -77,6 +82,15 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
             outcome = webhooks.post_event(
                 url=delivery.subscription.url, event=delivery.event, secret=secret, delivery_id=str(delivery.pk)
             )
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            started_at=delivery.last_attempt_at,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            status_code=outcome.status_code,
+            succeeded=outcome.ok,
+            response=outcome.error[:ATTEMPT_RESPONSE_LIMIT],
+        )
         delivery.last_status_code = outcome.status_code
         _attempt_record(
             delivery,
