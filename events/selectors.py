@@ -34,3 +34,11 @@ def handler_runs_to_replay(*, statuses: list[str], since: datetime | None = None
     if since is not None:
         runs = runs.filter(event__created__gte=since)
     return runs.order_by("event__created", "created")
+
+
+def outbox_oldest_undispatched_created() -> datetime | None:
+    """When the oldest event not yet fanned out to its subscribers was written, or None when
+    every event was dispatched (the outbox's lag is now minus this; a partial index serves it)."""
+    return (
+        Event.objects.filter(dispatched_at__isnull=True).order_by("created").values_list("created", flat=True).first()
+    )

@@ -198,8 +198,14 @@ if os.environ.get("DATABASE_URL"):
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    # Behind a pooler in transaction mode (PgBouncer pool_mode=transaction), consecutive
+    # transactions of one client may run on different server sessions: nothing may outlive a
+    # transaction there, so no cursor WITH HOLD (QuerySet.iterator() outside atomic) and, by
+    # default, no prepared statements (docs/operations.md "PgBouncer").
+    DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_TRANSACTION_POOLING
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_PREPARED_STATEMENTS", True
+        "DATABASE_PREPARED_STATEMENTS", not DATABASE_TRANSACTION_POOLING
     ):
         # The few statements of the hot path (sbt_site/db.py execute_prepared, the one path that
         # prepares) are prepared once per connection and planned once (generic plan); Django's
@@ -299,8 +305,8 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
         # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # /healthz is probed over plain HTTP by load balancers.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /healthz and /readyz are probed over plain HTTP by load balancers.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
