@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/ingest.py [--batches 200] [--clients 4] [--single-seconds 10] [--file-mb 200]
                                      [--workers 2] [--threads 32] [--single-clients 64]
+                                     [--prepared-statements on|off|both]
 
 1. batch ingestion over HTTP: gunicorn with 2 worker processes (32 threads each), batches of
    1,000 events (dedup keys, raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
    equivalent table with the same unique index, on the same server in the same run;
 2. single-event ingestion: one event per request, concurrent clients;
 3. memory: resident size of `manage.py usage_ingest` on a generated JSON-lines file.
+
+``--prepared-statements both`` instead measures what ``DATABASE_PREPARED_STATEMENTS=false`` (the
+setting for PgBouncer in transaction mode before 1.21) costs: batch and single-event ingestion
+with the server's hot-path statements prepared, then unprepared, each on a server of its own,
+in the same run (``on`` or ``off`` runs the whole benchmark in that mode).
 
 The API's rate limit and the tenants' ingestion quota are turned off for the server it starts.
 """
@@ -20,6 +26,8 @@ import io
 import json
 import os
 import shutil
+import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (
     PYTHON,
     ROOT,
+    SERVERS,
     cpu_report,
     cpu_seconds,
     server_env,
@@ -59,15 +68,20 @@ def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
     ]
 
 
-def post_all(address: str, token: str, bodies: list[bytes], clients: int) -> tuple[float, list[int]]:
-    """Send every body with ``clients`` keep-alive connections; (seconds, statuses)."""
+def post_all(
+    address: str, token: str, bodies: list[bytes], clients: int, tls: ssl.SSLContext | None = None
+) -> tuple[float, list[int]]:
+    """Send every body with ``clients`` keep-alive connections (over TLS with ``tls``); (seconds, statuses)."""
     host, port = address.split(":")
     queue = list(reversed(bodies))
     lock = threading.Lock()
     statuses: list[int] = []
 
     def client():
-        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        if tls:
+            connection = http.client.HTTPSConnection(host, int(port), timeout=120, context=tls)
+        else:
+            connection = http.client.HTTPConnection(host, int(port), timeout=120)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         while True:
             with lock:
@@ -121,7 +135,13 @@ def copy_ceiling(events: list[dict]) -> float:
 
 
 def single_events(
-    address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str = "single"
+    address: str,
+    token: str,
+    tenants: list[str],
+    seconds: float,
+    clients: int,
+    run: str = "single",
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, int]:
     """One event per request from ``clients`` concurrent keep-alive connections for ``seconds``;
     (events stored, requests that failed).
@@ -132,10 +152,12 @@ def single_events(
     tenant, so the load is spread over the tenants as real traffic is, not all clients writing
     the same tenant in lockstep.
     """
-    return asyncio.run(_single_events(address, token, tenants, seconds, clients, run))
+    return asyncio.run(_single_events(address, token, tenants, seconds, clients, run, tls))
 
 
-async def _single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str):
+async def _single_events(
+    address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str, tls: ssl.SSLContext | None
+):
     host, port = address.split(":")
     stop_at = time.perf_counter() + seconds
     stored, failed = 0, 0
@@ -146,7 +168,7 @@ async def _single_events(address: str, token: str, tenants: list[str], seconds: 
 
     async def client(number: int):
         nonlocal stored, failed
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await asyncio.open_connection(host, int(port), ssl=tls)
         sent = 0
         while time.perf_counter() < stop_at:
             body = json.dumps(
@@ -165,7 +187,7 @@ async def _single_events(address: str, token: str, tenants: list[str], seconds: 
             await reader.readexactly(length)
             if close:
                 writer.close()
-                reader, writer = await asyncio.open_connection(host, int(port))
+                reader, writer = await asyncio.open_connection(host, int(port), ssl=tls)
             if status_line.split()[1] == b"201":
                 stored += 1
             else:
@@ -216,6 +238,40 @@ def memory_run(database_url: str, tenants: list[str], megabytes: int) -> tuple[f
     return size, peak_kb // 1024, time.perf_counter() - started
 
 
+def stop_gunicorn() -> None:
+    """Stop the server start_gunicorn started last, so the next one has the CPU to itself."""
+    pid = SERVERS.pop("gunicorn")
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+
+
+def compare_prepared(database_url: str, token: str, tenants: list[str], args) -> None:
+    """Batch and single-event ingestion with prepared statements on, then off, side by side."""
+    figures = {}
+    for number, mode in enumerate(("true", "false")):
+        os.environ["DATABASE_PREPARED_STATEMENTS"] = mode
+        address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
+        start = (number + 1) * 100_000_000
+        warmup = [json.dumps({"events": make_events(tenants, 1000, start + i * 1000)}).encode() for i in range(10)]
+        post_all(address, token, warmup, args.clients)
+        events = make_events(tenants, args.batches * 1000, start + 10_000_000)
+        bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
+        seconds, statuses = post_all(address, token, bodies, args.clients)
+        assert set(statuses) == {201}, set(statuses)
+        single, failed = single_events(
+            address, token, tenants, args.single_seconds, args.single_clients, run=f"prepared-{mode}"
+        )
+        assert not failed, f"{failed} single-event requests failed"
+        figures[mode] = (len(events) / seconds, single / args.single_seconds)
+        stop_gunicorn()
+    os.environ.pop("DATABASE_PREPARED_STATEMENTS")
+    server = f"{args.workers} gunicorn workers x {args.threads} threads"
+    print(f"prepared statements on vs off (DATABASE_PREPARED_STATEMENTS), {server}, same run:")
+    for label, index in (("batches of 1,000", 0), (f"single events, {args.single_clients} clients", 1)):
+        on, off = figures["true"][index], figures["false"][index]
+        print(f"  {label}: on {on:,.0f} events/s, off {off:,.0f} events/s (off / on {off / on:.2f})")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 events sent over HTTP")
@@ -228,6 +284,12 @@ def main():
         type=int,
         default=32,
         help="gunicorn threads per worker, as docs/operations.md runs it (concurrent small requests share a commit)",
+    )
+    parser.add_argument(
+        "--prepared-statements",
+        choices=("on", "off", "both"),
+        default="on",
+        help="DATABASE_PREPARED_STATEMENTS of the server; both: compare the two side by side (only that)",
     )
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
@@ -254,6 +316,10 @@ def main():
         print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
         return
     token = make_token()
+    if args.prepared_statements == "both":
+        compare_prepared(database_url, token, tenants, args)
+        return
+    os.environ["DATABASE_PREPARED_STATEMENTS"] = "true" if args.prepared_statements == "on" else "false"
     address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
 
     events = make_events(tenants, args.batches * 1000, 0)
