@@ -68,6 +68,38 @@ def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
     ]
 
 
+def batch_bodies(tenants: list[str], batches: int, start: int) -> tuple[list[dict], list[bytes], list[bytes]]:
+    """(measured events, warm-up bodies, measured bodies): bodies of 1,000 new events each, their
+    ids numbered from ``start`` (the warm-up's ten batches, then ``batches`` to measure)."""
+    warmup = [json.dumps({"events": make_events(tenants, 1000, start + i * 1000)}).encode() for i in range(10)]
+    events = make_events(tenants, batches * 1000, start + 10_000_000)
+    return (
+        events,
+        warmup,
+        [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)],
+    )
+
+
+def ingestion_setup() -> tuple[str, list[str]]:
+    """A throwaway PostgreSQL, migrated, with 100 tenants and the meter ``bench``: (its URL, the
+    tenant ids). Servers started afterwards have the API's rate limit and the ingestion quota
+    off: one token sends every request, far past the default rate per client and quota per
+    tenant (docs/operations.md "Throttling and lockout"), and the figures measure ingestion."""
+    os.environ["SBT_API_RATE_LIMIT"] = ""  # inherited through bench.common.server_env
+    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
+    database_url = start_postgres()
+    setup_django(database_url)
+    from metering.interface import MeterSpec
+    from metering.services import meter_create
+    from metering.tasks import ensure_partitions
+    from tenants.models import Tenant
+
+    ensure_partitions()
+    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
+    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
+    return database_url, tenants
+
+
 def post_all(
     address: str, token: str, bodies: list[bytes], clients: int, tls: ssl.SSLContext | None = None
 ) -> tuple[float, list[int]]:
@@ -251,11 +283,8 @@ def compare_prepared(database_url: str, token: str, tenants: list[str], args) ->
     for number, mode in enumerate(("true", "false")):
         os.environ["DATABASE_PREPARED_STATEMENTS"] = mode
         address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
-        start = (number + 1) * 100_000_000
-        warmup = [json.dumps({"events": make_events(tenants, 1000, start + i * 1000)}).encode() for i in range(10)]
+        events, warmup, bodies = batch_bodies(tenants, args.batches, (number + 1) * 100_000_000)
         post_all(address, token, warmup, args.clients)
-        events = make_events(tenants, args.batches * 1000, start + 10_000_000)
-        bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
         seconds, statuses = post_all(address, token, bodies, args.clients)
         assert set(statuses) == {201}, set(statuses)
         single, failed = single_events(
@@ -294,23 +323,9 @@ def main():
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
     args = parser.parse_args()
-    # The figures measure ingestion, not the limits: one token sends every request, far past the
-    # default rate per client and quota per tenant (docs/operations.md "Throttling and lockout").
-    # The server and the usage_ingest run inherit these (bench.common.server_env).
-    os.environ["SBT_API_RATE_LIMIT"] = ""
-    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
-
-    database_url = start_postgres()
-    setup_django(database_url)
+    database_url, tenants = ingestion_setup()  # the usage_ingest run inherits the limits off too
     from bench.common import make_token
-    from metering.interface import MeterSpec
-    from metering.services import meter_create
-    from metering.tasks import ensure_partitions
-    from tenants.models import Tenant
 
-    ensure_partitions()
-    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
-    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
     if args.file_only:
         size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)
         print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
@@ -322,9 +337,7 @@ def main():
     os.environ["DATABASE_PREPARED_STATEMENTS"] = "true" if args.prepared_statements == "on" else "false"
     address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
 
-    events = make_events(tenants, args.batches * 1000, 0)
-    bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
-    warmup = [json.dumps({"events": make_events(tenants, 1000, 10_000_000 + i * 1000)}).encode() for i in range(10)]
+    events, warmup, bodies = batch_bodies(tenants, args.batches, 0)
     post_all(address, token, warmup, args.clients)
 
     cpu_before = cpu_seconds()

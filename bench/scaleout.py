@@ -13,7 +13,6 @@ gains on the same hardware, not what a second machine would add.
 """
 
 import argparse
-import json
 import os
 import ssl
 import sys
@@ -23,8 +22,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cpu_report, cpu_seconds, make_token, server_env, setup_django, start_postgres
-from bench.ingest import make_events, post_all, single_events
+from bench.common import cpu_report, cpu_seconds, make_token, server_env
+from bench.ingest import batch_bodies, ingestion_setup, post_all, single_events
 
 
 def main():
@@ -37,21 +36,10 @@ def main():
     parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
     parser.add_argument("--pool-size", type=int, default=20, help="PgBouncer's default_pool_size")
     args = parser.parse_args()
-    os.environ["SBT_API_RATE_LIMIT"] = ""  # the figures measure ingestion, not the limits
-    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
-
-    database_url = start_postgres()
-    setup_django(database_url)
+    database_url, tenants = ingestion_setup()
     from bench.common import SERVERS
     from bench.topology import Topology
-    from metering.interface import MeterSpec
-    from metering.services import meter_create
-    from metering.tasks import ensure_partitions
-    from tenants.models import Tenant
 
-    ensure_partitions()
-    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
-    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
     token = make_token()
 
     postgres = urlsplit(database_url)
@@ -80,11 +68,8 @@ def main():
             SERVERS["nginx"] = topology.nginx.pid
             tls = ssl.create_default_context(cafile=str(topology.certificate))
             address = f"127.0.0.1:{https_port}"
-            start = count * 100_000_000
-            warmup = [json.dumps({"events": make_events(tenants, 1000, start + i * 1000)}).encode() for i in range(10)]
+            events, warmup, bodies = batch_bodies(tenants, args.batches, count * 100_000_000)
             post_all(address, token, warmup, args.clients, tls)
-            events = make_events(tenants, args.batches * 1000, start + 10_000_000)
-            bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
             before = cpu_seconds()
             seconds, statuses = post_all(address, token, bodies, args.clients, tls)
             batch_cpu = cpu_report(before, cpu_seconds(), len(events))

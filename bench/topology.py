@@ -107,7 +107,7 @@ class Topology:
         self.env_file = workdir / "sbt.env"
         self.web_ports: list[int] = []
         self.pgbouncer_port = 0
-        self.https_port = 0
+        self.https_port = self.http_port = 0
         self.cleanup: list[Path] = []
 
     def start_pgbouncer(self, *, pool_size: int = PGBOUNCER_POOL_SIZE, admin_user: str = "postgres") -> int:
@@ -172,10 +172,10 @@ class Topology:
         directory = self.workdir / name
         directory.mkdir(exist_ok=True)
         certificate, key = self_signed_certificate(directory)
-        self.https_port, http_port = free_port(), free_port()
+        self.https_port, self.http_port = free_port(), free_port()
         values = {
             "SBT_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{port};" for port in web_ports),
-            "SBT_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "SBT_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
             "SBT_HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "SBT_SERVER_NAME": "127.0.0.1",
             "SBT_TLS_CERTIFICATE": str(certificate),

@@ -29,7 +29,7 @@ from django.conf import settings
 
 from bench.common import server_env
 from bench.topology import PGBOUNCER_POOL_SIZE, PGBOUNCER_RESERVE_POOL_SIZE, Topology
-from events.tests.subprocesses import ROOT, wait_for
+from events.tests.subprocesses import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.scaleout
 
@@ -241,6 +241,17 @@ def test_two_web_nodes_two_workers_one_beat_behind_nginx_and_pgbouncer(topology)
         wait_for(lambda worker=worker: "ready." in worker.log.read_text(errors="replace"), timeout=120, what="a worker")
     status, body, _ = proxy.request("GET", "/readyz")
     assert body["migrations"] == {"status": "ok"} and body["broker"] == {"status": "ok", "transport": "redis"}
+    # Probes come over plain HTTP too and are not redirected; everything else is, to HTTPS.
+    plain = http.client.HTTPConnection("127.0.0.1", running.http_port, timeout=30)
+    plain.request("GET", "/readyz")
+    answer = plain.getresponse()
+    assert (answer.status, json.loads(answer.read())["status"]) == (200, "ok")
+    plain.request("GET", "/api/v1/tenants")
+    redirect = plain.getresponse()
+    assert redirect.status == 301 and redirect.getheader("Location") == "https://127.0.0.1/api/v1/tenants"
+    plain.close()
+    # Behind nginx a request is secure (X-Forwarded-Proto): an API call is answered, not redirected.
+    assert proxy.request("GET", "/api/v1/tenants")[0] == 200
 
     # nginx's limit is Django's: one byte over it is the API's 413 envelope, from nginx.
     too_large = {"events": [{"eventId": "x" * 1_000_000}]}
@@ -330,6 +341,11 @@ def test_two_web_nodes_two_workers_one_beat_behind_nginx_and_pgbouncer(topology)
     assert stored == distinct == 600 + 240
     expected_total = sum(event["meterValue"] for batch in [*batches, singles] for event in batch)
     assert rollups and {(int(count), int(total)) for _, count, total in rollups} == {(840, expected_total)}
+
+    # A node that is down gets the API's 503 envelope from nginx, never an HTML error page.
+    down = Https(running.start_nginx([free_port()], name="nginx-down"), seed["token"], running.certificate)
+    status, body, headers = down.request("GET", "/api/v1/tenants")
+    assert (status, body["code"], headers["Retry-After"]) == (503, "service_unavailable", "1")
 
     # PostgreSQL never saw more than PgBouncer's pool, though the clients held many more.
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{running.pgbouncer_port}/pgbouncer", autocommit=True) as pgb:
