@@ -352,3 +352,43 @@ def test_two_web_nodes_two_workers_one_beat_behind_nginx_and_pgbouncer(topology)
         clients = [row for row in pgb.execute("SHOW CLIENTS").fetchall() if database in row]
     assert sampler.samples and max(sampler.samples) <= PGBOUNCER_POOL_SIZE + PGBOUNCER_RESERVE_POOL_SIZE
     assert len(clients) > PGBOUNCER_POOL_SIZE + PGBOUNCER_RESERVE_POOL_SIZE, len(clients)
+
+
+SETTINGS_PROBE = """
+import json
+from django.conf import settings
+database = settings.DATABASES["default"]
+print(json.dumps({"cursors_off": database["DISABLE_SERVER_SIDE_CURSORS"],
+                  "prepare_threshold": database.get("OPTIONS", {}).get("prepare_threshold")}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, {"cursors_off": False, "prepare_threshold": 5}),
+        ({"DATABASE_TRANSACTION_POOLING": "true"}, {"cursors_off": True, "prepare_threshold": None}),
+        # PgBouncer 1.21+ with max_prepared_statements carries them: the operator says so
+        (
+            {"DATABASE_TRANSACTION_POOLING": "true", "DATABASE_PREPARED_STATEMENTS": "true"},
+            {"cursors_off": True, "prepare_threshold": 5},
+        ),
+    ],
+    ids=["direct", "transaction pooling", "transaction pooling, prepared statements kept"],
+)
+def test_transaction_pooling_turns_off_what_cannot_cross_a_transaction(tmp_path, environment, expected):
+    env = {"PATH": os.environ.get("PATH", ""), "DJANGO_SETTINGS_MODULE": "sbt_site.settings"} | {
+        "DATABASE_URL": "postgres://sbt@127.0.0.1:6432/sbt",
+        "SBT_VAR_DIR": str(tmp_path),
+        **environment,
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()\n" + SETTINGS_PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert json.loads(probe.stdout) == expected
