@@ -285,13 +285,18 @@ def compare_prepared(database_url: str, token: str, tenants: list[str], args) ->
         address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
         events, warmup, bodies = batch_bodies(tenants, args.batches, (number + 1) * 100_000_000)
         post_all(address, token, warmup, args.clients)
+        before = cpu_seconds()
         seconds, statuses = post_all(address, token, bodies, args.clients)
+        batch_cpu = cpu_report(before, cpu_seconds(), len(events))
         assert set(statuses) == {201}, set(statuses)
+        before = cpu_seconds()
         single, failed = single_events(
             address, token, tenants, args.single_seconds, args.single_clients, run=f"prepared-{mode}"
         )
+        single_cpu = cpu_report(before, cpu_seconds(), single)
         assert not failed, f"{failed} single-event requests failed"
-        figures[mode] = (len(events) / seconds, single / args.single_seconds)
+        # CPU per event holds better than events/s on a machine others share
+        figures[mode] = (len(events) / seconds, single / args.single_seconds, batch_cpu, single_cpu)
         stop_gunicorn()
     os.environ.pop("DATABASE_PREPARED_STATEMENTS")
     server = f"{args.workers} gunicorn workers x {args.threads} threads"
@@ -299,6 +304,8 @@ def compare_prepared(database_url: str, token: str, tenants: list[str], args) ->
     for label, index in (("batches of 1,000", 0), (f"single events, {args.single_clients} clients", 1)):
         on, off = figures["true"][index], figures["false"][index]
         print(f"  {label}: on {on:,.0f} events/s, off {off:,.0f} events/s (off / on {off / on:.2f})")
+        print(f"    on:  {figures['true'][index + 2]}")
+        print(f"    off: {figures['false'][index + 2]}")
 
 
 def main():

@@ -211,7 +211,7 @@ if os.environ.get("DATABASE_URL"):
         # prepares) are prepared once per connection and planned once (generic plan); Django's
         # own queries bind client-side and are never prepared. Django's default prepare_threshold
         # (None) would turn preparing off altogether. Behind PgBouncer in transaction mode older
-        # than 1.21, set DATABASE_PREPARED_STATEMENTS=false (docs/operations.md).
+        # than 1.21, set DATABASE_TRANSACTION_POOLING=true, which turns them off (docs/operations.md).
         DATABASES["default"]["OPTIONS"] = {
             "prepare_threshold": 5,
             "options": "-c plan_cache_mode=force_generic_plan",
