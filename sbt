@@ -133,6 +133,22 @@ ensure_promtool() {
   fi
 }
 
+ensure_debian_packages() {
+  # The scale-out test (pytest -m scaleout) starts Debian's nginx and pgbouncer from deploy/.
+  local missing=() package
+  for package in nginx pgbouncer; do
+    command -v "$package" >/dev/null || [ -x "/usr/sbin/$package" ] || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "Installing ${missing[*]} from Debian's packages (needed by the scale-out test)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || die "apt-get install ${missing[*]} failed"
+  else
+    die "${missing[*]} not installed: apt-get install ${missing[*]} (the scale-out test needs them)"
+  fi
+}
+
 # Run a command again whenever it exits, as systemd's Restart=always does in production: a worker
 # that a broker fault killed must not stop deliveries until someone notices (issue 18). The wait
 # doubles up to a minute while it keeps failing and starts over after a minute of uptime. TERM
@@ -186,6 +202,7 @@ cmd_test() {
   ensure_venv requirements-dev.txt
   ensure_chromium
   ensure_promtool
+  ensure_debian_packages
   trap cleanup EXIT INT TERM
   start_postgres
   start_redis

@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/ingest.py [--batches 200] [--clients 4] [--single-seconds 10] [--file-mb 200]
                                      [--workers 2] [--threads 32] [--single-clients 64]
+                                     [--prepared-statements on|off|both]
 
 1. batch ingestion over HTTP: gunicorn with 2 worker processes (32 threads each), batches of
    1,000 events (dedup keys, raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
    equivalent table with the same unique index, on the same server in the same run;
 2. single-event ingestion: one event per request, concurrent clients;
 3. memory: resident size of `manage.py usage_ingest` on a generated JSON-lines file.
+
+``--prepared-statements both`` instead measures what ``DATABASE_PREPARED_STATEMENTS=false`` (the
+setting for PgBouncer in transaction mode before 1.21) costs: batch and single-event ingestion
+with the server's hot-path statements prepared, then unprepared, each on a server of its own,
+in the same run (``on`` or ``off`` runs the whole benchmark in that mode).
 
 The API's rate limit and the tenants' ingestion quota are turned off for the server it starts.
 """
@@ -20,6 +26,8 @@ import io
 import json
 import os
 import shutil
+import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (
     PYTHON,
     ROOT,
+    SERVERS,
     cpu_report,
     cpu_seconds,
     server_env,
@@ -59,15 +68,52 @@ def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
     ]
 
 
-def post_all(address: str, token: str, bodies: list[bytes], clients: int) -> tuple[float, list[int]]:
-    """Send every body with ``clients`` keep-alive connections; (seconds, statuses)."""
+def batch_bodies(tenants: list[str], batches: int, start: int) -> tuple[list[dict], list[bytes], list[bytes]]:
+    """(measured events, warm-up bodies, measured bodies): bodies of 1,000 new events each, their
+    ids numbered from ``start`` (the warm-up's ten batches, then ``batches`` to measure)."""
+    warmup = [json.dumps({"events": make_events(tenants, 1000, start + i * 1000)}).encode() for i in range(10)]
+    events = make_events(tenants, batches * 1000, start + 10_000_000)
+    return (
+        events,
+        warmup,
+        [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)],
+    )
+
+
+def ingestion_setup() -> tuple[str, list[str]]:
+    """A throwaway PostgreSQL, migrated, with 100 tenants and the meter ``bench``: (its URL, the
+    tenant ids). Servers started afterwards have the API's rate limit and the ingestion quota
+    off: one token sends every request, far past the default rate per client and quota per
+    tenant (docs/operations.md "Throttling and lockout"), and the figures measure ingestion."""
+    os.environ["SBT_API_RATE_LIMIT"] = ""  # inherited through bench.common.server_env
+    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
+    database_url = start_postgres()
+    setup_django(database_url)
+    from metering.interface import MeterSpec
+    from metering.services import meter_create
+    from metering.tasks import ensure_partitions
+    from tenants.models import Tenant
+
+    ensure_partitions()
+    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
+    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
+    return database_url, tenants
+
+
+def post_all(
+    address: str, token: str, bodies: list[bytes], clients: int, tls: ssl.SSLContext | None = None
+) -> tuple[float, list[int]]:
+    """Send every body with ``clients`` keep-alive connections (over TLS with ``tls``); (seconds, statuses)."""
     host, port = address.split(":")
     queue = list(reversed(bodies))
     lock = threading.Lock()
     statuses: list[int] = []
 
     def client():
-        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        if tls:
+            connection = http.client.HTTPSConnection(host, int(port), timeout=120, context=tls)
+        else:
+            connection = http.client.HTTPConnection(host, int(port), timeout=120)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         while True:
             with lock:
@@ -121,7 +167,13 @@ def copy_ceiling(events: list[dict]) -> float:
 
 
 def single_events(
-    address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str = "single"
+    address: str,
+    token: str,
+    tenants: list[str],
+    seconds: float,
+    clients: int,
+    run: str = "single",
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, int]:
     """One event per request from ``clients`` concurrent keep-alive connections for ``seconds``;
     (events stored, requests that failed).
@@ -132,10 +184,12 @@ def single_events(
     tenant, so the load is spread over the tenants as real traffic is, not all clients writing
     the same tenant in lockstep.
     """
-    return asyncio.run(_single_events(address, token, tenants, seconds, clients, run))
+    return asyncio.run(_single_events(address, token, tenants, seconds, clients, run, tls))
 
 
-async def _single_events(address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str):
+async def _single_events(
+    address: str, token: str, tenants: list[str], seconds: float, clients: int, run: str, tls: ssl.SSLContext | None
+):
     host, port = address.split(":")
     stop_at = time.perf_counter() + seconds
     stored, failed = 0, 0
@@ -146,7 +200,7 @@ async def _single_events(address: str, token: str, tenants: list[str], seconds: 
 
     async def client(number: int):
         nonlocal stored, failed
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await asyncio.open_connection(host, int(port), ssl=tls)
         sent = 0
         while time.perf_counter() < stop_at:
             body = json.dumps(
@@ -165,7 +219,7 @@ async def _single_events(address: str, token: str, tenants: list[str], seconds: 
             await reader.readexactly(length)
             if close:
                 writer.close()
-                reader, writer = await asyncio.open_connection(host, int(port))
+                reader, writer = await asyncio.open_connection(host, int(port), ssl=tls)
             if status_line.split()[1] == b"201":
                 stored += 1
             else:
@@ -216,6 +270,44 @@ def memory_run(database_url: str, tenants: list[str], megabytes: int) -> tuple[f
     return size, peak_kb // 1024, time.perf_counter() - started
 
 
+def stop_gunicorn() -> None:
+    """Stop the server start_gunicorn started last, so the next one has the CPU to itself."""
+    pid = SERVERS.pop("gunicorn")
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+
+
+def compare_prepared(database_url: str, token: str, tenants: list[str], args) -> None:
+    """Batch and single-event ingestion with prepared statements on, then off, side by side."""
+    figures = {}
+    for number, mode in enumerate(("true", "false")):
+        os.environ["DATABASE_PREPARED_STATEMENTS"] = mode
+        address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
+        events, warmup, bodies = batch_bodies(tenants, args.batches, (number + 1) * 100_000_000)
+        post_all(address, token, warmup, args.clients)
+        before = cpu_seconds()
+        seconds, statuses = post_all(address, token, bodies, args.clients)
+        batch_cpu = cpu_report(before, cpu_seconds(), len(events))
+        assert set(statuses) == {201}, set(statuses)
+        before = cpu_seconds()
+        single, failed = single_events(
+            address, token, tenants, args.single_seconds, args.single_clients, run=f"prepared-{mode}"
+        )
+        single_cpu = cpu_report(before, cpu_seconds(), single)
+        assert not failed, f"{failed} single-event requests failed"
+        # CPU per event holds better than events/s on a machine others share
+        figures[mode] = (len(events) / seconds, single / args.single_seconds, batch_cpu, single_cpu)
+        stop_gunicorn()
+    os.environ.pop("DATABASE_PREPARED_STATEMENTS")
+    server = f"{args.workers} gunicorn workers x {args.threads} threads"
+    print(f"prepared statements on vs off (DATABASE_PREPARED_STATEMENTS), {server}, same run:")
+    for label, index in (("batches of 1,000", 0), (f"single events, {args.single_clients} clients", 1)):
+        on, off = figures["true"][index], figures["false"][index]
+        print(f"  {label}: on {on:,.0f} events/s, off {off:,.0f} events/s (off / on {off / on:.2f})")
+        print(f"    on:  {figures['true'][index + 2]}")
+        print(f"    off: {figures['false'][index + 2]}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 events sent over HTTP")
@@ -229,36 +321,30 @@ def main():
         default=32,
         help="gunicorn threads per worker, as docs/operations.md runs it (concurrent small requests share a commit)",
     )
+    parser.add_argument(
+        "--prepared-statements",
+        choices=("on", "off", "both"),
+        default="on",
+        help="DATABASE_PREPARED_STATEMENTS of the server; both: compare the two side by side (only that)",
+    )
     parser.add_argument("--file-only", action="store_true", help="only the file memory run")
     parser.add_argument("--file-mb", type=int, default=200, help="size of the file for the memory run (0: skip)")
     args = parser.parse_args()
-    # The figures measure ingestion, not the limits: one token sends every request, far past the
-    # default rate per client and quota per tenant (docs/operations.md "Throttling and lockout").
-    # The server and the usage_ingest run inherit these (bench.common.server_env).
-    os.environ["SBT_API_RATE_LIMIT"] = ""
-    os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
-
-    database_url = start_postgres()
-    setup_django(database_url)
+    database_url, tenants = ingestion_setup()  # the usage_ingest run inherits the limits off too
     from bench.common import make_token
-    from metering.interface import MeterSpec
-    from metering.services import meter_create
-    from metering.tasks import ensure_partitions
-    from tenants.models import Tenant
 
-    ensure_partitions()
-    tenants = [str(Tenant.objects.create(name=f"tenant-{index}").pk) for index in range(100)]
-    meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM", dimensions=("region",)))
     if args.file_only:
         size, rss, file_seconds = memory_run(database_url, tenants, args.file_mb)
         print(f"usage_ingest of a {size:,.0f} MB JSON-lines file: peak RSS {rss} MB, {file_seconds:.0f} s")
         return
     token = make_token()
+    if args.prepared_statements == "both":
+        compare_prepared(database_url, token, tenants, args)
+        return
+    os.environ["DATABASE_PREPARED_STATEMENTS"] = "true" if args.prepared_statements == "on" else "false"
     address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
 
-    events = make_events(tenants, args.batches * 1000, 0)
-    bodies = [json.dumps({"events": events[i : i + 1000]}).encode() for i in range(0, len(events), 1000)]
-    warmup = [json.dumps({"events": make_events(tenants, 1000, 10_000_000 + i * 1000)}).encode() for i in range(10)]
+    events, warmup, bodies = batch_bodies(tenants, args.batches, 0)
     post_all(address, token, warmup, args.clients)
 
     cpu_before = cpu_seconds()

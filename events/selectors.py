@@ -130,3 +130,11 @@ def subscription_health_list(*, since: datetime, subscription_id: UUID | None = 
             )
         )
     return health
+
+
+def outbox_oldest_undispatched_created() -> datetime | None:
+    """When the oldest event not yet fanned out to its subscribers was written, or None when
+    every event was dispatched (the outbox's lag is now minus this; a partial index serves it)."""
+    return (
+        Event.objects.filter(dispatched_at__isnull=True).order_by("created").values_list("created", flat=True).first()
+    )

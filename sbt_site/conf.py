@@ -68,6 +68,9 @@ DEFAULTS = {
     "EVENT_DISPATCH_ON_COMMIT": True,
     # Undispatched events older than this are picked up by the periodic sweep.
     "EVENT_SWEEP_GRACE_SECONDS": 30,
+    # GET /readyz fails while the oldest undispatched event is older than this (the sweep,
+    # every 15 s, dispatches what is past the grace period: more means workers or broker are stuck).
+    "READY_OUTBOX_LAG_SECONDS": 300,
     # In-process subscribers: attempts before a handler run is dead, and the backoff base.
     "EVENT_HANDLER_MAX_ATTEMPTS": 8,
     "EVENT_HANDLER_BACKOFF_SECONDS": 10,

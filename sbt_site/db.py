@@ -24,10 +24,11 @@ bypasses, and what it costs:
   literal: it is compacted and its ``%s`` numbered ``$1, $2, ...`` once (cached), because
   psycopg re-parses a statement longer than 4 KB on every call.
 - Preparing needs ``prepare_threshold`` in the connection's OPTIONS (settings, on unless
-  ``DATABASE_PREPARED_STATEMENTS=false``): Django's default (None) turns preparing off, and the
-  statements then simply run unprepared. Each prepared statement holds memory in its server
-  session (psycopg keeps at most 100 per connection, evicting the least recently used), and a
-  transaction-pooling PgBouncer older than 1.21 cannot carry them (docs/operations.md).
+  ``DATABASE_PREPARED_STATEMENTS=false`` or ``DATABASE_TRANSACTION_POOLING=true``): Django's
+  default (None) turns preparing off, and the statements then simply run unprepared. Each
+  prepared statement holds memory in its server session (psycopg keeps at most 100 per
+  connection, evicting the least recently used), and a transaction-pooling PgBouncer older than
+  1.21 cannot carry them (docs/operations.md).
 
 It keeps Django's error handling (``connection.wrap_database_errors``) and its health check: errors
 are ``django.db``'s, a failure marks the connection for Django to check and replace when the

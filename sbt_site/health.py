@@ -1,14 +1,28 @@
-"""``GET /healthz``: liveness and readiness for load balancers and operators (no auth)."""
+"""``GET /healthz`` (liveness) and ``GET /readyz`` (readiness) for load balancers, deploy
+scripts and operators (no auth).
 
+``/healthz`` answers whether this process can serve: its database and broker answer. ``/readyz``
+adds what a node needs to be put in rotation or a deploy to be called done: every migration of
+this code applied, and the outbox flowing (the oldest undispatched event younger than
+``SBT["READY_OUTBOX_LAG_SECONDS"]``; older means workers or the broker are stuck, and events
+wait). docs/operations.md "Health and readiness".
+"""
+
+import functools
 import logging
 
 from django.conf import settings
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from events.selectors import outbox_oldest_undispatched_created
 from sbt_site.celery import app as celery_app
+from sbt_site.conf import sbt_settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +51,53 @@ def broker_status() -> dict:
     return {"status": "ok", "transport": transport}
 
 
+@functools.cache
+def _latest_migrations() -> frozenset[tuple[str, str]]:
+    """The last migration of each app in this code (read from disk once: it cannot change
+    while the process runs)."""
+    return frozenset(MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes())
+
+
+def migrations_status() -> dict:
+    """Whether the database has every migration of this code: the apps whose latest one is not
+    recorded as applied (one query; a rolling deploy's new node is not ready until migrate ran)."""
+    applied = MigrationRecorder(connection).applied_migrations()
+    pending = sorted(app for app, name in _latest_migrations() if (app, name) not in applied)
+    if pending:
+        return {"status": "error", "pending_apps": pending}
+    return {"status": "ok"}
+
+
+def outbox_status() -> dict:
+    oldest = outbox_oldest_undispatched_created()
+    lag = max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0
+    limit = sbt_settings.READY_OUTBOX_LAG_SECONDS
+    return {"status": "ok" if lag <= limit else "error", "lag_seconds": round(lag, 1), "limit_seconds": limit}
+
+
+def _answer(checks: dict) -> JsonResponse:
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
 @never_cache
 @require_GET
 def healthz(request):
+    return _answer({"database": database_status(), "broker": broker_status()})
+
+
+@never_cache
+@require_GET
+def readyz(request):
     database = database_status()
-    broker = broker_status()
-    healthy = database["status"] == "ok" and broker["status"] == "ok"
-    body = {"status": "ok" if healthy else "error", "database": database, "broker": broker}
-    return JsonResponse(body, status=200 if healthy else 503)
+    checks = {"database": database, "broker": broker_status()}
+    if database["status"] == "ok":
+        try:
+            checks["migrations"] = migrations_status()
+            checks["outbox"] = outbox_status()
+        except Exception as exc:  # noqa: BLE001 - the database went away between two queries
+            logger.warning("readyz: %s", exc)
+            checks["migrations"] = checks["outbox"] = {"status": "error", "error": type(exc).__name__}
+    else:
+        checks["migrations"] = checks["outbox"] = {"status": "unknown"}
+    return _answer(checks)

@@ -200,14 +200,20 @@ if os.environ.get("DATABASE_URL"):
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    # Behind a pooler in transaction mode (PgBouncer pool_mode=transaction), consecutive
+    # transactions of one client may run on different server sessions: nothing may outlive a
+    # transaction there, so no cursor WITH HOLD (QuerySet.iterator() outside atomic) and, by
+    # default, no prepared statements (docs/operations.md "PgBouncer").
+    DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_TRANSACTION_POOLING
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_PREPARED_STATEMENTS", True
+        "DATABASE_PREPARED_STATEMENTS", not DATABASE_TRANSACTION_POOLING
     ):
         # The few statements of the hot path (sbt_site/db.py execute_prepared, the one path that
         # prepares) are prepared once per connection and planned once (generic plan); Django's
         # own queries bind client-side and are never prepared. Django's default prepare_threshold
         # (None) would turn preparing off altogether. Behind PgBouncer in transaction mode older
-        # than 1.21, set DATABASE_PREPARED_STATEMENTS=false (docs/operations.md).
+        # than 1.21, set DATABASE_TRANSACTION_POOLING=true, which turns them off (docs/operations.md).
         DATABASES["default"]["OPTIONS"] = {
             "prepare_threshold": 5,
             "options": "-c plan_cache_mode=force_generic_plan",
@@ -301,8 +307,8 @@ if PRODUCTION:
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
         # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # /healthz is probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    # /healthz and /readyz are probed over plain HTTP by load balancers, /metrics scraped by Prometheus.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from oauth2_provider.views import ConnectDiscoveryInfoView
 
 from sbt_site.api.exceptions import api_not_found
-from sbt_site.health import healthz
+from sbt_site.health import healthz, readyz
 from sbt_site.metrics_endpoint import metrics
 
 admin.site.site_header = "SBT control plane"
@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/schema/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
+    path("readyz", readyz, name="readyz"),
     # Last: any other /api/ path is the envelope's 404, also with DEBUG on (where Django would
     # otherwise answer with its HTML debug page instead of handler404).
     re_path(r"^api/", api_not_found),

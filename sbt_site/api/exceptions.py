@@ -132,7 +132,7 @@ def api_not_found(request, *args, **kwargs):
 
 
 # Paths whose clients are programs: their Django-level errors are the envelope, not HTML pages.
-_API_PATHS = ("/api/", "/healthz", "/o/")
+_API_PATHS = ("/api/", "/healthz", "/readyz", "/o/")
 
 
 def json_or_html_404(request, exception=None):
