@@ -1,5 +1,9 @@
 """Operators' view of the event bus: events with their deliveries and subscriber runs,
-subscriptions, and the replay / test actions (all calling events.services)."""
+subscriptions, and the replay / test actions (all calling events.services).
+
+Events, deliveries and subscriber runs are the bus's ledger: never changed nor deleted here.
+A subscription is not deleted either (its deliveries would go with it): disable it instead.
+"""
 
 import json
 
@@ -12,6 +16,7 @@ from events import services
 from events.models import Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
 from sbt_site.errors import ServiceError
+from tenants.models import Tenant
 
 
 class DeliveryInline(admin.TabularInline):
@@ -88,23 +93,37 @@ class EventAdmin(admin.ModelAdmin):
     inlines = (DeliveryInline, HandlerRunInline)
     actions = ("replay_event",)
 
+    search_help_text = "An event id, a type, a sender, a tenant or registration id, or a tenant's name."
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the outbox is a ledger
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        named = [str(pk) for pk in Tenant.objects.filter(name__icontains=term).values_list("pk", flat=True)[:100]]
+        if term and named:
+            results |= queryset.filter(detail__tenantId__in=named)
+        return results, duplicates
+
     @admin.display(description="tenant")
     def tenant(self, event):
-        """The tenant the event is about (its detail's tenantId), linked to the tenant's page."""
+        """The tenant the event is about (its detail's tenantId) by name, linked to its page."""
         tenant_id = event_tenant_id(event)
         if not tenant_id:
             return "-"
+        name = Tenant.objects.filter(pk=tenant_id).values_list("name", flat=True).first() or str(tenant_id)
         try:
             url = reverse("admin:tenants_tenant_change", args=[tenant_id])
         except NoReverseMatch:  # the tenants app is not installed
-            return str(tenant_id)
-        return format_html('<a href="{}">{}</a>', url, tenant_id)
+            return name
+        return format_html('<a href="{}">{}</a>', url, name)
 
     @admin.display(description="sender")
     def sent_by(self, event):
@@ -147,6 +166,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "modified",
     )
     list_select_related = ("event", "subscription")
+    date_hierarchy = "created"
     actions = ("replay_delivery",)
 
     def has_add_permission(self, request):
@@ -154,6 +174,9 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a delivery and its attempts are a ledger
 
     @admin.action(description="Replay delivery (fresh attempts; already succeeded ones are skipped)")
     def replay_delivery(self, request, queryset):
@@ -217,6 +240,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("enabled",)
     search_fields = ("url", "description")
     actions = ("send_test_event",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its deliveries would go with it: disable it (uncheck "enabled") instead
 
     def save_model(self, request, obj, form, change):
         # The services own encryption and the one-time display of the secret.

@@ -16,7 +16,7 @@ def test_disable_and_enable_actions_go_through_the_service(admin_client, make_oa
     access_token_issue(application=application, scope="user/user_read", user=carol)
 
     response = admin_client.post(
-        "/admin/accounts/user/", {"action": "disable_users", "_selected_action": [carol.pk]}, follow=True
+        "/admin/accounts/user/", {"post": "yes", "action": "disable_users", "_selected_action": [carol.pk]}, follow=True
     )
     assert response.status_code == 200
     assert "Disabled 1 user(s)." in response.content.decode()
