@@ -29,18 +29,18 @@ admin.site.unregister(LogEntry)
 
 @admin.register(LogEntry)
 class AuditLogEntryAdmin(LogEntryAdmin):
-    list_display = ["created", "resource_url", "action", "msg_short", "actor", "reason"]
+    list_display = ["created", "resource_url", "action", "msg_short", "actor_label", "reason"]
     list_filter = ["action", ResourceTypeFilter, ViaFilter, "timestamp"]
     search_fields = ["object_repr", "object_pk", "actor_email", "actor__username"]
     search_help_text = "What changed (its name or id) or who changed it (user name, client id, command)."
-    readonly_fields = ["created", "resource_url", "action", "actor", "reason", "msg"]
+    readonly_fields = ["created", "resource_url", "action", "actor_label", "reason", "msg"]
     fieldsets = [
-        (None, {"fields": ["created", "actor", "resource_url", "reason"]}),
+        (None, {"fields": ["created", "actor_label", "resource_url", "reason"]}),
         ("Changes (before → after)", {"fields": ["action", "msg"]}),
     ]
 
     @admin.display(description="actor", ordering="actor_email")
-    def actor(self, entry):
+    def actor_label(self, entry):
         return (entry.additional_data or {}).get("actor") or entry.actor_email or "system"
 
     @admin.display(description="reason")

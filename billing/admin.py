@@ -11,20 +11,8 @@ from django.utils.html import format_html
 from billing import services
 from billing.models import BillingCustomer, BillingUser, UsagePush, WebhookEvent
 from sbt_site.console_format import plain_number
+from sbt_site.console_ledger import LedgerAdmin
 from sbt_site.errors import ServiceError
-
-
-class LedgerAdmin(admin.ModelAdmin):
-    """Rows the billing services write and never delete."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BillingUserInline(admin.TabularInline):
@@ -80,18 +68,7 @@ class BillingCustomerAdmin(LedgerAdmin):
 
 @admin.register(UsagePush)
 class UsagePushAdmin(LedgerAdmin):
-    list_display = (
-        "customer",
-        "meter_api_name",
-        "window_start",
-        "revision",
-        "kind",
-        "amount",
-        "total",
-        "status",
-        "attempts",
-        "sent_at",
-    )
+    list_display = ("tenant", "meter_api_name", "window_start", "kind", "amount", "total", "status", "sent_at")
     list_select_related = ("customer__tenant",)
     list_filter = ("status", "kind", "meter_api_name")
     search_fields = ("identifier", "customer__tenant__name", "meter_api_name")
@@ -108,6 +85,10 @@ class UsagePushAdmin(LedgerAdmin):
             failed = changelist.queryset.filter(status=UsagePush.Status.FAILED).count()
             messages.info(request, f"Sent value in this view: {totals['total'] or 0}; failed pushes: {failed}.")
         return response
+
+    @admin.display(description="tenant", ordering="customer__tenant__name")
+    def tenant(self, push):
+        return push.customer.tenant.name
 
     @admin.display(description="value", ordering="value")
     def amount(self, push):

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from events import services
 from events.models import Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
+from sbt_site.console_ledger import LedgerAdmin
 from sbt_site.errors import ServiceError
 from tenants.models import Tenant
 
@@ -73,7 +74,7 @@ def _report(modeladmin, request, done: int, what: str) -> None:
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(LedgerAdmin):
     list_display = ("detail_type", "tenant", "direction", "source", "sent_by", "created", "dispatched_at")
     list_filter = ("detail_type", "direction", DispatchedFilter, DeliveryStatusFilter)
     search_fields = ("id", "detail_type", "sender", "detail__tenantId", "detail__tenantRegistrationId")
@@ -94,15 +95,6 @@ class EventAdmin(admin.ModelAdmin):
     actions = ("replay_event",)
 
     search_help_text = "An event id, a type, a sender, a tenant or registration id, or a tenant's name."
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the outbox is a ledger
 
     def get_search_results(self, request, queryset, search_term):
         results, duplicates = super().get_search_results(request, queryset, search_term)
@@ -147,7 +139,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(LedgerAdmin):
     list_display = ("event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at", "created")
     list_filter = ("status", "event__detail_type", "subscription")
     search_fields = ("id", "event__id", "subscription__url")
@@ -168,15 +160,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_select_related = ("event", "subscription")
     date_hierarchy = "created"
     actions = ("replay_delivery",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a delivery and its attempts are a ledger
 
     @admin.action(description="Replay delivery (fresh attempts; already succeeded ones are skipped)")
     def replay_delivery(self, request, queryset):

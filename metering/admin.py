@@ -25,6 +25,7 @@ from metering.models import Meter, MeteringCustomer, UsageEvent, UsageEventKey
 from metering.selectors import usage_daily_chart
 from sbt_site.console_confirm import action_confirmation, action_confirmed, posted_reason
 from sbt_site.console_format import plain_number
+from sbt_site.console_ledger import LedgerAdmin
 from sbt_site.errors import ServiceError
 from sbt_site.ids import parse_uuid
 from tenants.models import Tenant
@@ -175,7 +176,7 @@ class MeterAdmin(admin.ModelAdmin):
 
 
 @admin.register(MeteringCustomer)
-class MeteringCustomerAdmin(admin.ModelAdmin):
+class MeteringCustomerAdmin(LedgerAdmin):
     """Written only by the metering handlers (onboarding and offboarding): read-only here."""
 
     list_display = ("tenant", "created", "offboarded")
@@ -184,19 +185,12 @@ class MeteringCustomerAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     readonly_fields = ("tenant", "created", "modified", "offboarded")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "tenant_name", "meter", "timestamp", "amount", "ingested_at", "cancelled_at")
+class UsageEventAdmin(LedgerAdmin):
+    """Events are cancelled, never changed nor deleted: they stay for audit."""
+
+    list_display = ("event_id", "tenant_name", "meter", "timestamp", "amount", "cancelled_at")
     # A date filter rather than date_hierarchy: the hierarchy aggregates the whole (partitioned) table.
     list_filter = ("meter", "timestamp", ("cancelled_at", admin.EmptyFieldListFilter))
     search_fields = ("event_id",)
@@ -231,15 +225,6 @@ class UsageEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # events are cancelled, never deleted: they stay for audit
 
     @admin.action(description="Cancel the selected usage events…")
     def cancel_events(self, request, queryset):

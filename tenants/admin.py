@@ -120,6 +120,17 @@ class LifecycleActionsMixin:
     def _tenant_of(self, obj) -> Tenant:
         raise NotImplementedError
 
+    def _step(self, request, obj, verb: str, reason: str) -> str | None:
+        """Run one lifecycle step on ``obj`` through its service; the service's refusal, if any."""
+        step = LIFECYCLE[verb]
+        try:
+            with reason_given(reason):
+                step["service"](tenant_id=self._tenant_of(obj).pk)
+        except ServiceError as error:
+            return error.message
+        self.log_change(request, obj, f"{step['done']} (admin){f': {reason}' if reason else ''}")
+        return None
+
     def _lifecycle(self, request, queryset, verb: str, *, confirm: bool):
         step = LIFECYCLE[verb]
         if confirm and not action_confirmed(request):
@@ -135,16 +146,13 @@ class LifecycleActionsMixin:
         reason = posted_reason(request)
         done = 0
         for obj in queryset:
-            try:
-                with reason_given(reason):
-                    step["service"](tenant_id=self._tenant_of(obj).pk)
-            except ServiceError as error:
+            error = self._step(request, obj, verb, reason)
+            if error:
                 # Not "{obj}: ...": the admin capitalises a message's first letter, which would
                 # misspell the tenant's name (globex → Globex).
-                self.message_user(request, f"Skipped {obj}: {error.message}", messages.ERROR)
-                continue
-            self.log_change(request, obj, f"{step['done']} (admin){f': {reason}' if reason else ''}")
-            done += 1
+                self.message_user(request, f"Skipped {obj}: {error}", messages.ERROR)
+            else:
+                done += 1
         if done:
             self.message_user(request, f"{step['done']}: {done} tenant(s).", messages.SUCCESS)
         return None
@@ -291,14 +299,10 @@ class TenantAdmin(LifecycleActionsMixin, admin.ModelAdmin):
                 button=step["button"],
                 cancel_url=change_url,
             )
-        reason = posted_reason(request)
-        try:
-            with reason_given(reason):
-                step["service"](tenant_id=tenant.pk)
-        except ServiceError as error:
-            self.message_user(request, f"Not done: {error.message}", messages.ERROR)
+        error = self._step(request, tenant, verb, posted_reason(request))
+        if error:
+            self.message_user(request, f"Not done: {error}", messages.ERROR)
         else:
-            self.log_change(request, tenant, f"{step['done']} (admin){f': {reason}' if reason else ''}")
             self.message_user(request, f"{step['done']} tenant {tenant.name}.", messages.SUCCESS)
         return HttpResponseRedirect(change_url)
 

@@ -17,23 +17,12 @@ from tenants.models import Tenant
 
 
 def test_an_operator_runs_the_tenant_lifecycle_and_meters_from_the_console(live_server, transactional_db):
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
+    # The database is prepared and checked outside Playwright's event loop (Django refuses ORM
+    # calls from a thread with a running loop): two browser sessions around the usage ingestion.
     get_user_model().objects.create_superuser(username="operator", email="op@example.com", password=PASSWORD)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = _logged_in(browser, live_server.url)
-            problems = []
-            page.on("response", lambda response: response.status >= 500 and problems.append(response.url))
-            _onboard_and_record_provisioning(page, live_server.url)
-            _create_meters(page, live_server.url)
-        finally:
-            browser.close()
-    assert problems == [], f"5xx answers: {problems}"
+    _in_browser(live_server.url, _onboard_and_record_provisioning, _create_meters)
 
-    # Usage arrives as over the API (the browser part resumes below with the events to cancel).
+    # Usage arrives as over the API.
     tenant = Tenant.objects.get(name="initech")
     now = timezone.now()
     usage_events_ingest(events=[
@@ -42,19 +31,28 @@ def test_an_operator_runs_the_tenant_lifecycle_and_meters_from_the_console(live_
         for n in range(3)
     ])  # fmt: skip
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = _logged_in(browser, live_server.url)
-            page.on("response", lambda response: response.status >= 500 and problems.append(response.url))
-            _cancel_usage(page, live_server.url)
-            _deactivate_reactivate_offboard(page, live_server.url)
-        finally:
-            browser.close()
-    assert problems == [], f"5xx answers: {problems}"
+    _in_browser(live_server.url, _cancel_usage, _deactivate_reactivate_offboard)
     tenant.refresh_from_db()
     assert not tenant.active and tenant.registration.status == "deleting"
     assert UsageEvent.objects.filter(cancelled_at__isnull=False).count() == 2
+
+
+def _in_browser(url: str, *steps) -> None:
+    """Log in as the operator and run ``steps(page, url)``; no page may answer 5xx."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = _logged_in(browser, url)
+            page.on("response", lambda response: response.status >= 500 and problems.append(response.url))
+            for step in steps:
+                step(page, url)
+        finally:
+            browser.close()
+    assert problems == [], f"5xx answers: {problems}"
 
 
 def _logged_in(browser, url: str):
@@ -74,7 +72,7 @@ def _messages(page) -> list[str]:
 
 def _onboard_and_record_provisioning(page, url: str) -> None:
     page.goto(url + "/admin/tenants/tenant/")
-    page.click("a.addlink")
+    page.click(".object-tools a.addlink")
     page.fill("#id_tenant_name", "initech")
     page.fill("#id_email", "ops@initech.test")
     page.fill("#id_tier", "gold")
@@ -166,3 +164,10 @@ def _deactivate_reactivate_offboard(page, url: str) -> None:
     page.goto(url + "/admin/auditlog/logentry/?q=initech")
     log = page.inner_text("#result_list")
     assert "operator operator" in log and "invoice 42 unpaid" in log
+
+    # The lists an operator works in fit a 1366 px screen (no sideways scrolling).
+    for changelist in ("tenants/tenant", "tenants/tenantregistration", "metering/usageevent", "metering/meter",
+                       "events/event", "billing/billingcustomer", "auditlog/logentry"):  # fmt: skip
+        page.goto(f"{url}/admin/{changelist}/")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1366, f"{changelist} is {width} px wide"

@@ -47,17 +47,16 @@ OAUTH_ISSUED = {
 }
 BEAT = Library("django-celery-beat's schedules: seeded once, then edited by operators in the admin (STYLE.md 12)")
 AXES = Library("django-axes' lockout records (its change page is read-only): deleting one unlocks the login")
+TENANT_LIFECYCLE = {
+    verb: Service("tenants.admin:LIFECYCLE", f"tenant_{verb}") for verb in ("offboard", "activate", "deactivate")
+}
 
 CONSOLE = {
     "tenants.Tenant": {
         "add": Service("tenants.admin_forms:TenantOnboardForm.clean", "tenant_registration_create"),
         "change": DISABLED,
         "delete": DISABLED,
-        "actions": {
-            "offboard": Service("tenants.admin:LIFECYCLE", "tenant_offboard"),
-            "activate": Service("tenants.admin:LIFECYCLE", "tenant_activate"),
-            "deactivate": Service("tenants.admin:LIFECYCLE", "tenant_deactivate"),
-        },
+        "actions": TENANT_LIFECYCLE,
         "views": {
             "provisioning result": Service(
                 "tenants.admin_forms:ProvisioningResultForm.clean", "tenant_registration_apply_job_output"
@@ -68,11 +67,7 @@ CONSOLE = {
         "add": DISABLED,
         "change": DISABLED,
         "delete": DISABLED,
-        "actions": {
-            "offboard": Service("tenants.admin:LIFECYCLE", "tenant_offboard"),
-            "activate": Service("tenants.admin:LIFECYCLE", "tenant_activate"),
-            "deactivate": Service("tenants.admin:LIFECYCLE", "tenant_deactivate"),
-        },
+        "actions": TENANT_LIFECYCLE,
     },
     "metering.Meter": {
         "add": Service("metering.admin:MeterAdmin.save_model", "meter_create"),
@@ -136,11 +131,11 @@ CONSOLE = {
         "delete": Library("django-oauth-toolkit: a deleted client's tokens go with it"),
     },
     "oauth2_provider.AccessToken": {
-        **OAUTH_ISSUED,
+        **LEDGER,
         "actions": {"revoke_tokens": Library("django-oauth-toolkit's revoke")},
     },
     "oauth2_provider.RefreshToken": {
-        **OAUTH_ISSUED,
+        **LEDGER,
         "actions": {"revoke_tokens": Library("django-oauth-toolkit's revoke")},
     },
     "oauth2_provider.Grant": OAUTH_ISSUED,

@@ -119,13 +119,15 @@ def test_destructive_actions_ask_first_and_say_what_will_happen(admin_client, on
     assert page.status_code == 200
     html = page.content.decode()
     assert "What will happen" in html and "token of its users and OAuth clients is revoked" in html
-    assert f"{action}Request" in html.replace("offboardRequest", "offboardingRequest")
+    assert {"offboard": "offboardingRequest is sent", "deactivate": "deactivateRequest is sent"}[action] in html
     registration.refresh_from_db()
     assert registration.active and registration.offboarded is None, "nothing happens before the confirmation"
     assert not Event.objects.filter(detail_type__in=["offboardingRequest", "deactivateRequest"]).exists()
 
 
 def test_onboarding_from_the_console_calls_the_registration_service(admin_client, events_of):
+    form_page = admin_client.get("/admin/tenants/tenant/add/")
+    assert form_page.status_code == 200 and 'id="id_tenant_name"' in form_page.content.decode()
     form = {"tenant_name": "initech", "email": "ops@initech.test", "tier": "gold",
             "prices": '[{"id": "price_1", "metricName": "api_calls"}]', "tenant_data": '{"region": "eu"}',
             "registration_data": "{}"}  # fmt: skip
