@@ -8,8 +8,10 @@ from oauth2_provider.admin import IDTokenAdmin as DotIDTokenAdmin
 from oauth2_provider.admin import RefreshTokenAdmin as DotRefreshTokenAdmin
 
 from accounts import services
-from accounts.models import User
+from accounts.models import OAuthApplication, User
+from accounts.scopes import INTROSPECTION_SCOPE
 from audit.context import reason_given
+from sbt_site.conf import SCOPE_DESCRIPTIONS
 from sbt_site.console_confirm import action_confirmation, action_confirmed, posted_reason
 from sbt_site.errors import ServiceError
 
@@ -146,8 +148,54 @@ class UserAdmin(DjangoUserAdmin):
         self._apply(request, queryset, services.user_enable, "Enabled")
 
 
+class OAuthClientAddForm(forms.ModelForm):
+    """A machine (client-credentials) client, as `oauth_client_create` makes it: its secret is
+    shown once and stored hashed. A client of another kind (authorization code, redirect URIs)
+    is the user client that `user_client_create` maintains."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, f"{scope}: {text}") for scope, text in SCOPE_DESCRIPTIONS.items()]
+        + [(INTROSPECTION_SCOPE, f"{INTROSPECTION_SCOPE}: introspect every token")],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = OAuthApplication
+        fields = ("name", "tenant")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        tenant = cleaned.get("tenant")
+        try:
+            self.instance, self.secret = services.oauth_client_create(
+                name=cleaned["name"], scopes=cleaned["scopes"], tenant_id=tenant.pk if tenant else None
+            )
+        except ServiceError as error:
+            self.add_error(None, error.message)
+        return cleaned
+
+    def _post_clean(self):
+        """The service validated and saved the client."""
+
+    def save(self, commit=True):
+        return self.instance
+
+    def save_m2m(self):
+        """A client has no many-to-many fields to save."""
+
+
 class OAuthApplicationAdmin(DotApplicationAdmin):
     """OAuth clients with the scopes they may be granted and the tenant they are bound to."""
+
+    add_fields = ("name", "scopes", "tenant")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return OAuthClientAddForm if obj is None else super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return [(None, {"fields": self.add_fields})] if obj is None else super().get_fieldsets(request, obj)
 
     list_display = ("name", "client_id", "client_type", "authorization_grant_type", "allowed_scopes", "tenant")
     list_filter = ("client_type", "authorization_grant_type", "system_role", "tenant")
@@ -160,6 +208,10 @@ class OAuthApplicationAdmin(DotApplicationAdmin):
     REVOKING_FIELDS_COLUMNS = ("allowed_scopes", "tenant_id", "client_secret")
 
     def save_model(self, request, obj, form, change):
+        if not change:  # created by oauth_client_create when the form was validated
+            message = f"Client secret of {obj.name!r} (shown only now, stored hashed): {form.secret}"
+            self.message_user(request, message, messages.WARNING)
+            return
         # Compared with the stored row, not form.changed_data: fields with a callable default
         # (client_id, client_secret) always count as changed when the form's hidden initial
         # values are missing.
@@ -175,7 +227,7 @@ class OAuthApplicationAdmin(DotApplicationAdmin):
 
 class IssuedByTheOAuthFlows:
     """Tokens, grants and ID tokens are issued by the OAuth flows only: never added or edited
-    here. Deleting one (or django-oauth-toolkit's "revoke" action) revokes it."""
+    here. Tokens are revoked with django-oauth-toolkit's action, never deleted."""
 
     def has_add_permission(self, request):
         return False

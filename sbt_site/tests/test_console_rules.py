@@ -126,7 +126,7 @@ CONSOLE = {
         },
     },
     "accounts.OAuthApplication": {
-        "add": Library("django-oauth-toolkit's client form (any grant type, redirect URIs, algorithm)"),
+        "add": Service("accounts.admin:OAuthClientAddForm.clean", "oauth_client_create"),
         "change": Service("accounts.admin:OAuthApplicationAdmin.save_model", "oauth_client_tokens_revoke"),
         "delete": Library("django-oauth-toolkit: a deleted client's tokens go with it"),
     },
