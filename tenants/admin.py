@@ -249,6 +249,8 @@ class TenantAdmin(LifecycleActionsMixin, admin.ModelAdmin):
         return False  # offboarding is a soft delete with an event: the "Offboard" button
 
     def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
         self.message_user(
             request,
             f"Tenant {obj.name} onboarded: registration 'In progress', onboardingRequest sent. "

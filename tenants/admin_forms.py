@@ -48,16 +48,16 @@ class TenantOnboardForm(forms.ModelForm):
     """POST /tenant-registrations from the console: tenant data (name, email, tier, prices and any
     free-form keys) and registration data; onboardingRequest goes out when it is saved."""
 
-    tenant_name = forms.CharField(label="tenant name", max_length=255)
+    tenant_name = forms.CharField(label="Tenant name", max_length=255)
     email = forms.CharField(max_length=254, required=False)
     tier = forms.CharField(max_length=64, required=False)
     prices = _json_field(
-        "prices",
+        "Prices",
         'Billing prices, e.g. [{"id": "price_123", "metricName": "api_calls"}] (metricName: a meter API name).',
         empty="[]",
     )
-    tenant_data = _json_field("other tenant data", 'Free-form keys, e.g. {"region": "eu"}.', empty="{}")
-    registration_data = _json_field("registration data", "Free-form tenantRegistrationData keys.", empty="{}")
+    tenant_data = _json_field("Other tenant data", 'Free-form keys, e.g. {"region": "eu"}.', empty="{}")
+    registration_data = _json_field("Registration data", "Free-form tenantRegistrationData keys.", empty="{}")
 
     # the API's field names in a service's error, as this form's
     FIELDS = {"tenantName": "tenant_name", "email": "email", "tier": "tier", "prices": "prices",
@@ -102,7 +102,7 @@ class ProvisioningResultForm(forms.Form):
         required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}), help_text="Why it failed (kept)."
     )
     tenant_config = _json_field(
-        "tenant config",
+        "Tenant config",
         'Optional tenantConfig the application plane would send, e.g. {"url": "https://..."}.',
         empty="",
     )
