@@ -13,6 +13,7 @@ from accounts.scopes import INTROSPECTION_SCOPE
 from audit.context import reason_given
 from sbt_site.conf import SCOPE_DESCRIPTIONS
 from sbt_site.console_confirm import action_confirmation, action_confirmed, posted_reason
+from sbt_site.console_forms import CreatedByServiceForm
 from sbt_site.errors import ServiceError
 
 # Columns the user services own (POST/PUT /users, enable/disable): the admin's forms send them
@@ -21,7 +22,7 @@ from sbt_site.errors import ServiceError
 SERVICE_COLUMNS = ("email", "role", "is_active")
 
 
-class UserAddForm(forms.ModelForm):
+class UserAddForm(CreatedByServiceForm):
     """POST /users from the console: the same service, the same refusals (a taken name, a tenant
     role without a tenant). The user has no password, as one created over the API; an operator
     sets one with "Change password" when the user needs to log in here."""
@@ -30,33 +31,15 @@ class UserAddForm(forms.ModelForm):
         model = User
         fields = ("username", "email", "role", "tenant")
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
+    def create(self, cleaned):
         tenant = cleaned.get("tenant")
-        try:
-            created = services.user_create(
-                user_name=cleaned["username"],
-                email=cleaned.get("email") or "",
-                user_role=cleaned.get("role") or "",
-                tenant_id=tenant.pk if tenant else None,
-            )
-        except ServiceError as error:
-            self.add_error(None, error.message)
-        else:
-            self.instance = User.objects.get(username=created.user_name)
-        return cleaned
-
-    def _post_clean(self):
-        if self.instance.pk is None:
-            super()._post_clean()
-
-    def save(self, commit=True):
-        return self.instance
-
-    def save_m2m(self):
-        """A new user has no groups or permissions: an operator grants them on its page."""
+        created = services.user_create(
+            user_name=cleaned["username"],
+            email=cleaned.get("email") or "",
+            user_role=cleaned.get("role") or "",
+            tenant_id=tenant.pk if tenant else None,
+        )
+        return User.objects.get(username=created.user_name)
 
 
 class UserChangeForm(DjangoUserAdmin.form):
@@ -148,7 +131,7 @@ class UserAdmin(DjangoUserAdmin):
         self._apply(request, queryset, services.user_enable, "Enabled")
 
 
-class OAuthClientAddForm(forms.ModelForm):
+class OAuthClientAddForm(CreatedByServiceForm):
     """A machine (client-credentials) client, as `oauth_client_create` makes it: its secret is
     shown once and stored hashed. A client of another kind (authorization code, redirect URIs)
     is the user client that `user_client_create` maintains."""
@@ -163,27 +146,12 @@ class OAuthClientAddForm(forms.ModelForm):
         model = OAuthApplication
         fields = ("name", "tenant")
 
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
+    def create(self, cleaned):
         tenant = cleaned.get("tenant")
-        try:
-            self.instance, self.secret = services.oauth_client_create(
-                name=cleaned["name"], scopes=cleaned["scopes"], tenant_id=tenant.pk if tenant else None
-            )
-        except ServiceError as error:
-            self.add_error(None, error.message)
-        return cleaned
-
-    def _post_clean(self):
-        """The service validated and saved the client."""
-
-    def save(self, commit=True):
-        return self.instance
-
-    def save_m2m(self):
-        """A client has no many-to-many fields to save."""
+        client, self.secret = services.oauth_client_create(
+            name=cleaned["name"], scopes=cleaned["scopes"], tenant_id=tenant.pk if tenant else None
+        )
+        return client
 
 
 class OAuthApplicationAdmin(DotApplicationAdmin):

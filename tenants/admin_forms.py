@@ -4,13 +4,14 @@ provisioning result recorded by hand (the service behind provisionSuccess / prov
 Each form's ``clean`` calls the service itself: only the service decides what it accepts (a
 name already taken, a bad price list, a transition the status flow refuses), and its refusal
 must show on the form with the API's message, never as a page that says "saved" and an error.
-The admin's change view runs in a transaction, so nothing outlives a form that fails later.
+The admin's views run in a transaction, so nothing outlives a form that fails later.
 """
 
 import json
 
 from django import forms
 
+from sbt_site.console_forms import CreatedByServiceForm
 from sbt_site.errors import ServiceError
 from tenants import services
 from tenants.models import Tenant
@@ -44,7 +45,7 @@ def _parse_json(form: forms.Form, name: str, kind: type, empty):
     return value
 
 
-class TenantOnboardForm(forms.ModelForm):
+class TenantOnboardForm(CreatedByServiceForm):
     """POST /tenant-registrations from the console: tenant data (name, email, tier, prices and any
     free-form keys) and registration data; onboardingRequest goes out when it is saved."""
 
@@ -68,25 +69,25 @@ class TenantOnboardForm(forms.ModelForm):
         fields = ()
 
     def clean(self):
-        cleaned = super().clean()
-        prices = _parse_json(self, "prices", list, [])
-        extra = _parse_json(self, "tenant_data", dict, {})
-        registration_data = _parse_json(self, "registration_data", dict, {})
-        if self.errors:
-            return cleaned
-        tenant_data = {**extra, "tenantName": cleaned["tenant_name"], "prices": prices}
+        self.parsed = {
+            "prices": _parse_json(self, "prices", list, []),
+            "extra": _parse_json(self, "tenant_data", dict, {}),
+            "registration_data": _parse_json(self, "registration_data", dict, {}),
+        }
+        return super().clean()
+
+    def create(self, cleaned):
+        tenant_data = {**self.parsed["extra"], "tenantName": cleaned["tenant_name"], "prices": self.parsed["prices"]}
         for key in ("email", "tier"):
             if cleaned.get(key):
                 tenant_data[key] = cleaned[key]
-        try:
-            self.registration = services.tenant_registration_create(
-                tenant_data=tenant_data, registration_data=registration_data
-            )
-        except ServiceError as error:
-            _service_errors(self, error, self.FIELDS)
-        else:
-            self.instance = self.registration.tenant
-        return cleaned
+        registration = services.tenant_registration_create(
+            tenant_data=tenant_data, registration_data=self.parsed["registration_data"]
+        )
+        return registration.tenant
+
+    def service_refused(self, error):
+        _service_errors(self, error, self.FIELDS)
 
 
 class ProvisioningResultForm(forms.Form):

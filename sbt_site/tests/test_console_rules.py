@@ -53,7 +53,7 @@ TENANT_LIFECYCLE = {
 
 CONSOLE = {
     "tenants.Tenant": {
-        "add": Service("tenants.admin_forms:TenantOnboardForm.clean", "tenant_registration_create"),
+        "add": Service("tenants.admin_forms:TenantOnboardForm.create", "tenant_registration_create"),
         "change": DISABLED,
         "delete": DISABLED,
         "actions": TENANT_LIFECYCLE,
@@ -116,7 +116,7 @@ CONSOLE = {
         },
     },
     "accounts.User": {
-        "add": Service("accounts.admin:UserAddForm.clean", "user_create"),
+        "add": Service("accounts.admin:UserAddForm.create", "user_create"),
         "change": Service("accounts.admin:UserChangeForm.clean", "user_update"),
         "delete": Service("accounts.admin:UserAdmin.delete_model", "user_delete"),
         "bulk delete": Service("accounts.admin:UserAdmin.delete_queryset", "user_delete"),
@@ -126,7 +126,7 @@ CONSOLE = {
         },
     },
     "accounts.OAuthApplication": {
-        "add": Service("accounts.admin:OAuthClientAddForm.clean", "oauth_client_create"),
+        "add": Service("accounts.admin:OAuthClientAddForm.create", "oauth_client_create"),
         "change": Service("accounts.admin:OAuthApplicationAdmin.save_model", "oauth_client_tokens_revoke"),
         "delete": Library("django-oauth-toolkit: a deleted client's tokens go with it"),
     },
