@@ -1,4 +1,8 @@
-"""Operators' view of billing: customers, usage pushes (retry) and webhook events (reprocess)."""
+"""Operators' view of billing: customers, usage pushes (retry) and webhook events (reprocess).
+
+All three are written by the billing services only (onboarding and offboarding handlers, the
+usage push, the webhook endpoint): read-only here, never deleted, changed through the actions.
+"""
 
 from django.contrib import admin, messages
 from django.db.models import Sum
@@ -6,6 +10,8 @@ from django.utils.html import format_html
 
 from billing import services
 from billing.models import BillingCustomer, BillingUser, UsagePush, WebhookEvent
+from sbt_site.console_format import plain_number
+from sbt_site.console_ledger import LedgerAdmin
 from sbt_site.errors import ServiceError
 
 
@@ -18,9 +24,10 @@ class BillingUserInline(admin.TabularInline):
 
 
 @admin.register(BillingCustomer)
-class BillingCustomerAdmin(admin.ModelAdmin):
+class BillingCustomerAdmin(LedgerAdmin):
     list_display = ("tenant", "provider", "provider_link", "status", "subscription_status", "modified")
-    list_filter = ("provider", "status", "subscription_status")
+    list_select_related = ("tenant",)
+    list_filter = ("provider", "status", "subscription_status", "modified")
     search_fields = ("tenant__name", "provider_customer_id", "provider_subscription_id", "tenant__id")
     readonly_fields = (
         "tenant",
@@ -58,24 +65,11 @@ class BillingCustomerAdmin(admin.ModelAdmin):
             )
         return customer.provider_customer_id or "-"
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(UsagePush)
-class UsagePushAdmin(admin.ModelAdmin):
-    list_display = (
-        "customer",
-        "meter_api_name",
-        "window_start",
-        "revision",
-        "kind",
-        "value",
-        "window_total",
-        "status",
-        "attempts",
-        "sent_at",
-    )
+class UsagePushAdmin(LedgerAdmin):
+    list_display = ("tenant", "meter_api_name", "window_start", "kind", "amount", "total", "status", "sent_at")
+    list_select_related = ("customer__tenant",)
     list_filter = ("status", "kind", "meter_api_name")
     search_fields = ("identifier", "customer__tenant__name", "meter_api_name")
     date_hierarchy = "window_start"
@@ -92,6 +86,18 @@ class UsagePushAdmin(admin.ModelAdmin):
             messages.info(request, f"Sent value in this view: {totals['total'] or 0}; failed pushes: {failed}.")
         return response
 
+    @admin.display(description="tenant", ordering="customer__tenant__name")
+    def tenant(self, push):
+        return push.customer.tenant.name
+
+    @admin.display(description="value", ordering="value")
+    def amount(self, push):
+        return plain_number(push.value)
+
+    @admin.display(description="window total", ordering="window_total")
+    def total(self, push):
+        return plain_number(push.window_total)
+
     @admin.action(description="Retry the selected failed, pending or cancelling pushes")
     def retry(self, request, queryset):
         try:
@@ -102,14 +108,12 @@ class UsagePushAdmin(admin.ModelAdmin):
         level = messages.WARNING if result.failed else messages.SUCCESS
         self.message_user(request, f"Retried: {result.sent} sent, {result.failed} failed.", level)
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(LedgerAdmin):
     list_display = ("provider_event_id", "event_type", "provider", "status", "attempts", "received", "processed_at")
     list_filter = ("status", "event_type", "provider")
+    date_hierarchy = "received"
     search_fields = ("provider_event_id", "event_type")
     readonly_fields = [field.name for field in WebhookEvent._meta.fields]
     actions = ["reprocess"]
@@ -121,6 +125,3 @@ class WebhookEventAdmin(admin.ModelAdmin):
         failed = sum(1 for event in events if event.status == WebhookEvent.Status.FAILED)
         level = messages.WARNING if failed else messages.SUCCESS
         self.message_user(request, f"Reprocessed {len(events)} event(s); {failed} failed.", level)
-
-    def has_add_permission(self, request):
-        return False

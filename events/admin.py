@@ -1,6 +1,11 @@
 """Operators' view of the event bus: events with their deliveries and subscriber runs,
 publications to EventBridge, subscriptions, and the replay / test actions (all calling
-events.services)."""
+events.services).
+
+Events, deliveries, bus publications and subscriber runs are the bus's ledger: never changed nor
+deleted here. A subscription is not deleted either (its deliveries would go with it): disable it
+instead.
+"""
 
 import json
 
@@ -13,7 +18,9 @@ from events import services
 from events.models import BusPublication, Delivery, Event, HandlerRun, Subscription
 from events.selectors import event_tenant_id
 from sbt_site.console.webhooks import EventTypesWidget
+from sbt_site.console_ledger import LedgerAdmin
 from sbt_site.errors import ServiceError
+from tenants.models import Tenant
 
 
 class DeliveryInline(admin.TabularInline):
@@ -70,7 +77,7 @@ def _report(modeladmin, request, done: int, what: str) -> None:
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(LedgerAdmin):
     list_display = ("detail_type", "tenant", "direction", "source", "sent_by", "created", "dispatched_at")
     list_filter = ("detail_type", "direction", DispatchedFilter, DeliveryStatusFilter)
     search_fields = ("id", "detail_type", "sender", "detail__tenantId", "detail__tenantRegistrationId")
@@ -90,23 +97,28 @@ class EventAdmin(admin.ModelAdmin):
     inlines = (DeliveryInline, HandlerRunInline)
     actions = ("replay_event",)
 
-    def has_add_permission(self, request):
-        return False
+    search_help_text = "An event id, a type, a sender, a tenant or registration id, or a tenant's name."
 
-    def has_change_permission(self, request, obj=None):
-        return False
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        named = [str(pk) for pk in Tenant.objects.filter(name__icontains=term).values_list("pk", flat=True)[:100]]
+        if term and named:
+            results |= queryset.filter(detail__tenantId__in=named)
+        return results, duplicates
 
     @admin.display(description="tenant")
     def tenant(self, event):
-        """The tenant the event is about (its detail's tenantId), linked to the tenant's page."""
+        """The tenant the event is about (its detail's tenantId) by name, linked to its page."""
         tenant_id = event_tenant_id(event)
         if not tenant_id:
             return "-"
+        name = Tenant.objects.filter(pk=tenant_id).values_list("name", flat=True).first() or str(tenant_id)
         try:
             url = reverse("admin:tenants_tenant_change", args=[tenant_id])
         except NoReverseMatch:  # the tenants app is not installed
-            return str(tenant_id)
-        return format_html('<a href="{}">{}</a>', url, tenant_id)
+            return name
+        return format_html('<a href="{}">{}</a>', url, name)
 
     @admin.display(description="sender")
     def sent_by(self, event):
@@ -130,7 +142,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(LedgerAdmin):
     list_display = ("event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at", "created")
     list_filter = ("status", "event__detail_type", "subscription")
     search_fields = ("id", "event__id", "subscription__url")
@@ -149,13 +161,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "modified",
     )
     list_select_related = ("event", "subscription")
+    date_hierarchy = "created"
     actions = ("replay_delivery",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Replay delivery (fresh attempts; already succeeded ones are skipped)")
     def replay_delivery(self, request, queryset):
@@ -168,7 +175,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(BusPublication)
-class BusPublicationAdmin(admin.ModelAdmin):
+class BusPublicationAdmin(LedgerAdmin):
     """Events published to EventBridge (docs/events.md "EventBridge"): read-only, replayed
     through the event, which gives every unsuccessful part of it fresh attempts."""
 
@@ -188,15 +195,6 @@ class BusPublicationAdmin(admin.ModelAdmin):
     )
     list_select_related = ("event",)
     actions = ("replay_publication",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Replay publication (fresh attempts; published ones are skipped)")
     def replay_publication(self, request, queryset):
@@ -261,6 +259,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("enabled",)
     search_fields = ("url", "description")
     actions = ("send_test_event",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its deliveries would go with it: disable it (uncheck "enabled") instead
 
     def save_model(self, request, obj, form, change):
         # The services own encryption and the one-time display of the secret.

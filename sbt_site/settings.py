@@ -138,6 +138,8 @@ INSTALLED_APPS = [
     "events",
     "metering",
     "billing",
+    "auditlog",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -149,6 +151,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the audit log's actor: the request's caller, as known when each change is saved
+    "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a login that axes refused into the lockout page.
@@ -413,6 +417,8 @@ OAUTH2_PROVIDER = {
     "APPLICATION_ADMIN_CLASS": "accounts.admin.OAuthApplicationAdmin",
     "ACCESS_TOKEN_ADMIN_CLASS": "accounts.admin.AccessTokenAdmin",
     "REFRESH_TOKEN_ADMIN_CLASS": "accounts.admin.RefreshTokenAdmin",
+    "GRANT_ADMIN_CLASS": "accounts.admin.GrantAdmin",
+    "ID_TOKEN_ADMIN_CLASS": "accounts.admin.IDTokenAdmin",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("SBT_ACCESS_TOKEN_SECONDS", 3600),
     # Access tokens are RS256-signed JWTs (RFC 9068) that an application plane can verify offline;
     # refresh tokens stay opaque random strings (oauthlib would otherwise reuse the JWT generator).

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from oauth2_provider.views import ConnectDiscoveryInfoView
 
@@ -12,6 +13,8 @@ admin.site.site_title = "SBT control plane"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    # A newcomer opening the server's address lands in the console (its login page first).
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("o/", include("accounts.oauth_urls", namespace="oauth2_provider")),
     # OpenID discovery at the site root too (CONTRACT.md); the issuer it names is still /o.

@@ -16,7 +16,7 @@ def test_disable_and_enable_actions_go_through_the_service(admin_client, make_oa
     access_token_issue(application=application, scope="user/user_read", user=carol)
 
     response = admin_client.post(
-        "/admin/accounts/user/", {"action": "disable_users", "_selected_action": [carol.pk]}, follow=True
+        "/admin/accounts/user/", {"post": "yes", "action": "disable_users", "_selected_action": [carol.pk]}, follow=True
     )
     assert response.status_code == 200
     assert "Disabled 1 user(s)." in response.content.decode()
@@ -167,3 +167,33 @@ def test_the_oauth_toolkit_section_is_called_oauth_tokens(admin_client):
     page = admin_client.get("/admin/").content.decode()
     assert "OAuth tokens" in page
     assert "Django OAuth Toolkit" not in page
+
+
+def test_adding_a_user_calls_the_user_service_and_shows_its_refusal(admin_client):
+    from events.models import Event
+    from tenants.tests.factories import TenantFactory
+
+    acme = TenantFactory(name="acme")
+    unbound = admin_client.post("/admin/accounts/user/add/", {"username": "dave", "role": "TenantUser"})
+    assert "The role TenantUser is a tenant role: tenantId is required" in unbound.content.decode()
+    assert not User.objects.filter(username="dave").exists()
+    admin_client.post(
+        "/admin/accounts/user/add/",
+        {"username": "dave", "email": "d@acme.test", "role": "TenantUser", "tenant": acme.pk},
+    )
+    dave = User.objects.get(username="dave")
+    assert dave.tenant == acme and not dave.has_usable_password(), "as POST /users makes it"
+    assert Event.objects.filter(detail_type="tenantUserCreated").count() == 1
+
+
+def test_adding_an_oauth_client_calls_the_client_service_and_shows_the_secret_once(admin_client):
+    from accounts.models import OAuthApplication
+
+    response = admin_client.post(
+        "/admin/accounts/oauthapplication/add/", {"name": "billing-sync", "scopes": ["usage/usage_read"]}, follow=True
+    )
+    client = OAuthApplication.objects.get(name="billing-sync")
+    assert client.allowed_scopes == "usage/usage_read" and client.authorization_grant_type == "client-credentials"
+    page = response.content.decode()
+    assert "shown only now, stored hashed" in page
+    assert client.client_secret not in page, "only the clear secret is shown; the row keeps its hash"

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from metering.interface import MeterInfo, UsageWindow
 from metering.models import Meter
+from metering.services.meters import API_NAME_MESSAGE, API_NAME_PATTERN
 from metering.windows import INTERVALS
 
 AGGREGATIONS = tuple(Meter.Aggregation.values)
@@ -31,7 +32,10 @@ def number(value: Decimal | None):
 
 
 class MeterInputSerializer(serializers.Serializer):
-    meterApiName = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", max_length=128)
+    # the service's rule and message, so the console refuses the same names with the same words
+    meterApiName = serializers.RegexField(
+        API_NAME_PATTERN, max_length=128, error_messages={"invalid": API_NAME_MESSAGE}
+    )
     label = serializers.CharField(max_length=255, required=False, allow_blank=True)
     aggregation = serializers.CharField(required=False)
     meterType = serializers.CharField(required=False)

@@ -29,7 +29,7 @@ from metering.services.ingest import (
     usage_events_ingest_authenticating,
     usage_events_ingest_shared,
 )
-from metering.services.meters import meter_check, meter_create, meter_delete, meter_update
+from metering.services.meters import meter_archive, meter_check, meter_create, meter_delete, meter_update
 from metering.services.quota import usage_quota_charge
 from metering.services.validation import (
     UNSTORABLE,
@@ -53,6 +53,7 @@ __all__ = [
     "derived_event_id",
     "firehose_event_id",
     "invalid_fields",
+    "meter_archive",
     "meter_check",
     "meter_create",
     "meter_delete",

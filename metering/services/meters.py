@@ -2,6 +2,7 @@
 the commands refuse the same meters with the same error."""
 
 import dataclasses
+import re
 from uuid import UUID
 
 from django.db import transaction
@@ -12,6 +13,12 @@ from metering.services.common import invalid_fields, provider
 from sbt_site.errors import Conflict, NotFound
 
 FROZEN_WHEN_IN_USE = ("aggregation", "value_property", "unique_property")
+# A meter's API name travels in usage events, URLs and billing prices (metricName): no spaces.
+API_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+API_NAME_MESSAGE = (
+    "meterApiName must start with a letter or digit and hold only letters, digits and _ . : - "
+    "(at most 128 characters), e.g. seats_used"
+)
 
 
 def meter_check(*, spec: MeterSpec, meter_id: UUID | None = None) -> None:
@@ -28,6 +35,8 @@ def meter_check(*, spec: MeterSpec, meter_id: UUID | None = None) -> None:
 
 
 def _spec_check(spec: MeterSpec) -> None:
+    if not re.fullmatch(API_NAME_PATTERN, spec.api_name or ""):
+        raise invalid_fields({"meterApiName": API_NAME_MESSAGE}, location="body")
     if spec.aggregation == Meter.Aggregation.UNIQUE_COUNT and not spec.unique_property:
         raise invalid_fields({"uniqueProperty": "uniqueProperty is required for UNIQUE_COUNT"}, location="body")
 
@@ -77,6 +86,12 @@ def meter_update(*, meter_id: UUID, changes: dict) -> MeterInfo:
         _in_use_check(spec, current)
         _name_check(spec, current_name=current.api_name)
         return provider().update_meter(meter_id, spec)
+
+
+def meter_archive(*, meter_id: UUID) -> MeterInfo:
+    """Archive a meter (PUT {"active": false}): it refuses new usage, keeps its events and
+    rollups, and may then be deleted."""
+    return meter_update(meter_id=meter_id, changes={"active": False})
 
 
 def meter_delete(*, meter_id: UUID) -> None:

@@ -7,6 +7,7 @@ never a traceback. ``service_error_hint`` adds what the operator can do next.
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import acting_as_command
 from sbt_site.errors import ServiceError
 
 
@@ -15,7 +16,8 @@ class ServiceCommand(BaseCommand):
 
     def execute(self, *args, **options):
         try:
-            return super().execute(*args, **options)
+            with acting_as_command(type(self).__module__.rsplit(".", 1)[-1]):
+                return super().execute(*args, **options)
         except ServiceError as exc:
             raise CommandError(self.service_error_message(exc)) from exc
 

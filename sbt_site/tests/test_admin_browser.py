@@ -83,6 +83,8 @@ def operate(browser, url: str, tenant_id) -> list[str]:
         page.locator("#result_list tbody tr", has_text="globex").locator("input.action-select").check()
         page.select_option("select[name=action]", action)
         page.click("button[name=index]")
+        if action == "deactivate":  # a destructive action asks first (test_console_operator.py)
+            page.click("input[type=submit][value='Yes, deactivate']")
         page.wait_for_selector("ul.messagelist li")
         return [message.inner_text() for message in page.query_selector_all("ul.messagelist li")]
 

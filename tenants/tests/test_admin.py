@@ -36,7 +36,8 @@ def test_change_pages_show_data_and_config_read_only(admin_client, onboard):
 def test_offboard_action_calls_the_service_and_records_history(admin_client, admin_user, onboard):
     registration = onboard("acme")
     response = admin_client.post(
-        "/admin/tenants/tenant/", {"action": "offboard", "_selected_action": [str(registration.tenant_id)]}
+        "/admin/tenants/tenant/",
+        {"post": "yes", "action": "offboard", "_selected_action": [str(registration.tenant_id)]},
     )
     assert response.status_code == 302
     registration.refresh_from_db()
@@ -49,7 +50,7 @@ def test_offboard_action_calls_the_service_and_records_history(admin_client, adm
 
 def test_offboarding_twice_in_the_admin_shows_the_error(admin_client, onboard):
     registration = onboard("acme")
-    selection = {"action": "offboard", "_selected_action": [str(registration.pk)]}
+    selection = {"post": "yes", "action": "offboard", "_selected_action": [str(registration.pk)]}
     admin_client.post("/admin/tenants/tenantregistration/", selection)
     response = admin_client.post("/admin/tenants/tenantregistration/", selection, follow=True)
     assert "is already offboarded" in response.content.decode()
@@ -59,7 +60,7 @@ def test_offboarding_twice_in_the_admin_shows_the_error(admin_client, onboard):
 
 def test_an_action_error_names_the_tenant_as_spelled(admin_client, onboard):
     registration = onboard("globex")
-    selection = {"action": "deactivate", "_selected_action": [str(registration.tenant_id)]}
+    selection = {"post": "yes", "action": "deactivate", "_selected_action": [str(registration.tenant_id)]}
     admin_client.post("/admin/tenants/tenant/", selection)
     page = admin_client.post("/admin/tenants/tenant/", selection, follow=True).content.decode()
     assert "Skipped globex: " in page and "is already deactivated" in page
@@ -69,7 +70,8 @@ def test_an_action_error_names_the_tenant_as_spelled(admin_client, onboard):
 def test_deactivate_and_activate_actions(admin_client, admin_user, onboard):
     registration = onboard("acme")
     admin_client.post(
-        "/admin/tenants/tenantregistration/", {"action": "deactivate", "_selected_action": [str(registration.pk)]}
+        "/admin/tenants/tenantregistration/",
+        {"post": "yes", "action": "deactivate", "_selected_action": [str(registration.pk)]},
     )
     registration.refresh_from_db()
     assert not registration.active and not registration.tenant.active
@@ -85,7 +87,9 @@ def test_deactivate_and_activate_actions(admin_client, admin_user, onboard):
 def test_a_tenant_without_registration_cannot_be_offboarded_from_the_admin(admin_client):
     tenant = Tenant.objects.create(name="direct")
     response = admin_client.post(
-        "/admin/tenants/tenant/", {"action": "offboard", "_selected_action": [str(tenant.pk)]}, follow=True
+        "/admin/tenants/tenant/",
+        {"post": "yes", "action": "offboard", "_selected_action": [str(tenant.pk)]},
+        follow=True,
     )
     assert "has no registration" in response.content.decode()
     tenant.refresh_from_db()
@@ -105,3 +109,81 @@ def test_registration_status_filters_say_what_the_badge_says(admin_client, onboa
         filtered = admin_client.get(changelist, {parameter: "In progress"}).content.decode()
         assert "acme" in filtered
         assert "acme" not in admin_client.get(changelist, {parameter: "created"}).content.decode()
+
+
+@pytest.mark.parametrize("action", ["offboard", "deactivate"])
+def test_destructive_actions_ask_first_and_say_what_will_happen(admin_client, onboard, action):
+    registration = onboard("acme")
+    selection = {"action": action, "_selected_action": [str(registration.tenant_id)]}
+    page = admin_client.post("/admin/tenants/tenant/", selection)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "What will happen" in html and "token of its users and OAuth clients is revoked" in html
+    assert {"offboard": "offboardingRequest is sent", "deactivate": "deactivateRequest is sent"}[action] in html
+    registration.refresh_from_db()
+    assert registration.active and registration.offboarded is None, "nothing happens before the confirmation"
+    assert not Event.objects.filter(detail_type__in=["offboardingRequest", "deactivateRequest"]).exists()
+
+
+def test_onboarding_from_the_console_calls_the_registration_service(admin_client, events_of):
+    form_page = admin_client.get("/admin/tenants/tenant/add/")
+    assert form_page.status_code == 200 and 'id="id_tenant_name"' in form_page.content.decode()
+    form = {"tenant_name": "initech", "email": "ops@initech.test", "tier": "gold",
+            "prices": '[{"id": "price_1", "metricName": "api_calls"}]', "tenant_data": '{"region": "eu"}',
+            "registration_data": "{}"}  # fmt: skip
+    response = admin_client.post("/admin/tenants/tenant/add/", form, follow=True)
+    assert "Tenant initech onboarded" in response.content.decode()
+    tenant = Tenant.objects.get(name="initech")
+    assert tenant.prices == [{"id": "price_1", "metricName": "api_calls"}] and tenant.data == {"region": "eu"}
+    assert tenant.registration.status == "In progress"
+    [detail] = events_of("onboardingRequest")
+    assert detail["tenantName"] == "initech" and detail["tenantId"] == str(tenant.pk)
+
+
+def test_onboarding_refusals_are_the_services_and_show_on_the_form(admin_client, onboard):
+    onboard("initech")
+    taken = admin_client.post("/admin/tenants/tenant/add/", {"tenant_name": "initech", "prices": "[]"})
+    assert taken.status_code == 200
+    assert "A tenant named initech already exists" in taken.content.decode()
+    bad_prices = admin_client.post("/admin/tenants/tenant/add/", {"tenant_name": "hooli", "prices": '[{"id": 1}]'})
+    errors = bad_prices.context["adminform"].form.errors
+    assert errors["prices"] == ["id must be a non-empty string"]
+    assert not Tenant.objects.filter(name="hooli").exists()
+
+
+def test_a_provisioning_result_recorded_by_hand_follows_the_status_flow(admin_client, onboard):
+    registration = onboard("acme")
+    url = f"/admin/tenants/tenant/{registration.tenant_id}/provisioning/"
+    missing_reason = admin_client.post(url, {"outcome": "failed"})
+    assert "Say why provisioning failed" in missing_reason.content.decode()
+    admin_client.post(url, {"outcome": "failed", "reason": "quota exceeded in eu-west-1"})
+    registration.refresh_from_db()
+    assert (registration.status, registration.status_reason) == ("failed", "quota exceeded in eu-west-1")
+    response = admin_client.post(
+        url, {"outcome": "created", "tenant_config": '{"url": "https://acme.test"}'}, follow=True
+    )
+    assert "is now &#x27;created&#x27;" in response.content.decode()
+    registration.refresh_from_db()
+    assert registration.status == "created" and registration.tenant.config == {"url": "https://acme.test"}
+    refused = admin_client.post(url, {"outcome": "failed", "reason": "late report"})
+    assert "does not apply" in refused.content.decode(), "created is final: the service's refusal is shown"
+
+
+def test_lifecycle_buttons_confirm_then_call_the_service_with_the_reason_in_the_audit_log(admin_client, onboard):
+    from auditlog.models import LogEntry as AuditEntry
+
+    registration = onboard("acme")
+    url = f"/admin/tenants/tenant/{registration.tenant_id}/lifecycle/deactivate/"
+    page = admin_client.get(f"/admin/tenants/tenant/{registration.tenant_id}/change/").content.decode()
+    assert url in page and "Record provisioning result" in page
+    confirmation = admin_client.get(url).content.decode()
+    assert "Deactivate tenant acme?" in confirmation and "deactivateRequest is sent" in confirmation
+    response = admin_client.post(url, {"post": "yes", "reason": "unpaid invoice"}, follow=True)
+    assert "Deactivated tenant acme." in response.content.decode()
+    registration.refresh_from_db()
+    assert not registration.tenant.active
+    entry = AuditEntry.objects.get_for_object(registration.tenant).first()
+    assert entry.additional_data == {"actor": "operator admin", "via": "admin", "reason": "unpaid invoice"}
+    assert entry.changes_dict["active"] == ["True", "False"]
+    again = admin_client.post(url, {"post": "yes"}, follow=True).content.decode()
+    assert "Not done: " in again and "already deactivated" in again
