@@ -188,6 +188,12 @@ DEFAULTS = {
     "USAGE_MAX_FUTURE_SECONDS": 300,  # events further in the future are refused (clock skew allowance)
     "USAGE_PARTITIONS_AHEAD_MONTHS": 2,  # monthly partitions of the raw event table created ahead
     "USAGE_QUERY_MAX_WINDOWS": 10000,  # windows one usage query may span
+    # Provisioning (provisioning app, docs/provisioning.md).
+    "PROVISIONING_MAX_CONCURRENT_RUNS": 4,  # scripts running at once, across every worker
+    "PROVISIONING_LEASE_SECONDS": 60,  # a running run whose worker stops renewing this long is retried
+    "PROVISIONING_LOG_MAX_BYTES": 1_000_000,  # the log keeps its last this many bytes
+    "PROVISIONING_OUTPUT_MAX_BYTES": 65_536,  # a bigger $SBT_OUTPUT file fails the run
+    "PROVISIONING_KILL_GRACE_SECONDS": 5,  # between SIGTERM and SIGKILL at the timeout
 }
 
 
