@@ -109,7 +109,7 @@ def _next_attempt_create(run: ProvisioningRun, *, delay_seconds: float = 0) -> P
 def provisioning_run_retry(*, run_id) -> ProvisioningRun:
     """Run a failed (or timed-out) run's job again for the same event: a new attempt, refused
     while another is queued or running or once one succeeded."""
-    run = ProvisioningRun.objects.select_for_update().select_related("job").filter(pk=run_id).first()
+    run = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job").filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"Provisioning run {run_id} not found")
     if run.status not in (Status.FAILED, Status.TIMED_OUT):
@@ -167,7 +167,7 @@ def _lease_until():
 def _run_claim(run_id) -> tuple[ProvisioningRun | None, float | None]:
     """(the run, now running under a new lease token) or (None, seconds to try again after) or
     (None, None) when there is nothing to do: the run is not queued (a repeated delivery)."""
-    run = ProvisioningRun.objects.select_for_update().select_related("job").filter(pk=run_id).first()
+    run = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job").filter(pk=run_id).first()
     if run is None or run.status != Status.QUEUED:
         return None, None
     now = timezone.now()
@@ -274,7 +274,7 @@ def _failure_reason(job: ProvisioningJob, result: ScriptResult) -> str:
 
 @transaction.atomic
 def _run_finish(run_id, token, result: ScriptResult) -> ProvisioningRun | None:
-    run = ProvisioningRun.objects.select_for_update().select_related("job", "event").get(pk=run_id)
+    run = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job", "event").get(pk=run_id)
     if run.status != Status.RUNNING or run.lease_token != token:
         logger.warning(
             "Provisioning run %s finished after its lease was given up (%s): result dropped", run.pk, run.status
@@ -352,7 +352,7 @@ def provisioning_runs_sweep(*, now=None) -> dict:
 
 @transaction.atomic
 def _run_abandon(run_id, *, now) -> None:
-    run = ProvisioningRun.objects.select_for_update().select_related("job").get(pk=run_id)
+    run = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job").get(pk=run_id)
     if run.status != Status.RUNNING or run.lease_expires_at >= now:
         return  # finished or renewed meanwhile
     run.status = Status.FAILED
