@@ -104,10 +104,10 @@ class ProvisioningRun(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
         TIMED_OUT = "timed_out", "failed (timed out)"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)

@@ -71,7 +71,7 @@ def test_the_test_run_button_runs_the_job_and_the_run_page_shows_log_and_outputs
     assert "provisioning probe" in page and "t_probe" in page
     assert 'http-equiv="refresh"' not in page, "a finished run's page does not reload"
     listing = admin_client.get("/admin/provisioning/provisioningrun/", {"status__exact": "succeeded"}).content.decode()
-    assert "Succeeded (test)" in listing
+    assert "succeeded (test)" in listing
 
 
 def test_a_failed_run_has_a_retry_button_that_queues_a_new_attempt(admin_client, make_job, onboard_now):
