@@ -186,6 +186,9 @@ def _run_claim(run_id) -> tuple[ProvisioningRun | None, float | None]:
             return run, None
         except IntegrityError:
             continue  # the slot is taken (or, racing, another claim won this run: its status check says so)
+    # Every slot is taken: try again shortly. Moving not_before on tells the sweep this run is
+    # waiting, not lost, so it does not enqueue a second task for it.
+    ProvisioningRun.objects.filter(pk=run.pk).update(not_before=now + timedelta(seconds=SLOT_WAIT_SECONDS))
     return None, SLOT_WAIT_SECONDS
 
 
@@ -339,9 +342,10 @@ def provisioning_runs_sweep(*, now=None) -> dict:
     for run_id in expired:
         _run_abandon(run_id, now=now)
     grace = now - timedelta(seconds=SWEEP_GRACE_SECONDS)
+    # Overdue by the grace period: a run waiting for its backoff or a slot has a later not_before.
     queued = list(
-        ProvisioningRun.objects.filter(status=Status.QUEUED, created__lte=grace)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        ProvisioningRun.objects.filter(status=Status.QUEUED)
+        .filter(Q(not_before__isnull=True, created__lte=grace) | Q(not_before__lte=grace))
         .values_list("pk", flat=True)[:1000]
     )
     with transaction.atomic():

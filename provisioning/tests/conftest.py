@@ -28,6 +28,20 @@ def job_values(**overrides) -> dict:
     }
 
 
+def offboard_job_values() -> dict:
+    """The deprovisioning twin of ``job_values`` (DeprovisioningScriptJob's shape)."""
+    return job_values(
+        name="offboard",
+        incoming_event="offboardingRequest",
+        script='echo "dropping schema t_$tenantName"\n',
+        tenant_data_outputs=[],
+        registration_data_outputs=[],
+        success_event="deprovisionSuccess",
+        failure_event="deprovisionFailure",
+        failure_status={"tenantStatus": "Failed to deprovision tenant."},
+    )
+
+
 @pytest.fixture
 def make_job(db):
     """``make_job(**overrides) -> ProvisioningJob`` through the service."""

@@ -21,6 +21,7 @@ from provisioning.services import (
     provisioning_test_run_create,
 )
 from provisioning.services.runs import _run_claim, _run_finish
+from provisioning.tests.conftest import offboard_job_values
 from sbt_site.errors import Conflict
 from tenants.services import tenant_registration_delete
 
@@ -199,16 +200,7 @@ def test_retrying_a_failed_run_is_a_new_attempt_and_refused_once_one_succeeded(
 
 def test_offboarding_runs_the_deprovisioning_twin(make_job, onboard_now, django_capture_on_commit_callbacks):
     make_job()
-    make_job(
-        name="offboard",
-        incoming_event="offboardingRequest",
-        script='echo "dropping schema t_$tenantName"\n',
-        tenant_data_outputs=[],
-        registration_data_outputs=[],
-        success_event="deprovisionSuccess",
-        failure_event="deprovisionFailure",
-        failure_status={"tenantStatus": "Failed to deprovision tenant."},
-    )
+    make_job(**offboard_job_values())
     registration = onboard_now("acme")
     with django_capture_on_commit_callbacks(execute=True):
         tenant_registration_delete(registration_id=registration.pk)
@@ -244,5 +236,21 @@ def test_only_so_many_runs_hold_a_slot_at_once(make_job, settings):
     second = ProvisioningRun.objects.create(job=job, detail={})
     assert _run_claim(first.pk)[0].slot == 0
     assert _run_claim(second.pk) == (None, 5)
-    provisioning_runs_sweep()  # leases are fresh: nothing is abandoned
+    # A fresh lease is not abandoned, and a run waiting for a slot is waiting, not lost.
+    ProvisioningRun.objects.filter(pk=second.pk).update(created=timezone.now() - timedelta(minutes=5))
+    assert provisioning_runs_sweep(now=timezone.now()) == {"abandoned": 0, "enqueued": 0}
     assert ProvisioningRun.objects.get(pk=first.pk).status == Status.RUNNING
+    # Its own retry loop lost (not_before long past): the sweep enqueues it again.
+    ProvisioningRun.objects.filter(pk=second.pk).update(not_before=timezone.now() - timedelta(minutes=1))
+    assert provisioning_runs_sweep() == {"abandoned": 0, "enqueued": 1}
+
+
+def test_a_queued_run_whose_enqueue_was_lost_is_enqueued_by_the_sweep(make_job, django_capture_on_commit_callbacks):
+    job = make_job()
+    run = ProvisioningRun.objects.create(job=job, detail={"tenantName": "t1", "tenantRegistrationId": "r"})
+    assert provisioning_runs_sweep()["enqueued"] == 0  # within the grace period its task may still come
+    ProvisioningRun.objects.filter(pk=run.pk).update(created=timezone.now() - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert provisioning_runs_sweep() == {"abandoned": 0, "enqueued": 1}
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED

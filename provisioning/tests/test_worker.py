@@ -15,7 +15,7 @@ from events.models import Event
 from events.tests.subprocesses import ROOT, free_port, gunicorn_command, wait_for, worker_command
 from provisioning.models import ProvisioningRun
 from provisioning.services import provisioning_job_create
-from provisioning.tests.conftest import job_values
+from provisioning.tests.conftest import job_values, offboard_job_values
 from provisioning.tests.test_runs import running
 
 BIN = Path(sys.executable).parent
@@ -75,17 +75,7 @@ class ControlPlane:
 @pytest.mark.django_db(transaction=True)
 def test_a_registration_is_provisioned_and_deprovisioned_by_jobs_on_the_worker(processes, make_token):
     provisioning_job_create(values=job_values())
-    provisioning_job_create(
-        values=job_values(
-            name="offboard",
-            incoming_event="offboardingRequest",
-            script='echo "dropping schema t_$tenantName"\n',
-            tenant_data_outputs=[],
-            registration_data_outputs=[],
-            success_event="deprovisionSuccess",
-            failure_event="deprovisionFailure",
-        )
-    )
+    provisioning_job_create(values=offboard_job_values())
     worker_log = processes.start("worker", *provisioning_worker(f"provisioning-{free_port()}")).log
     control_plane = ControlPlane(processes, make_token)
 
