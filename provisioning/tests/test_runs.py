@@ -254,3 +254,12 @@ def test_a_queued_run_whose_enqueue_was_lost_is_enqueued_by_the_sweep(make_job, 
         assert provisioning_runs_sweep() == {"abandoned": 0, "enqueued": 1}
     run.refresh_from_db()
     assert run.status == Status.SUCCEEDED
+
+
+def test_the_sweep_is_a_periodic_task_seeded_with_the_others():
+    from django_celery_beat.models import PeriodicTask
+
+    from sbt_site.schedules import seed_periodic_tasks
+
+    seed_periodic_tasks()
+    assert PeriodicTask.objects.get(task="provisioning.sweep").interval.every == 15
