@@ -91,9 +91,21 @@ def provisioning_test_run_create(*, job_id, detail: dict) -> ProvisioningRun:
     return run
 
 
+def _attempt_create(**fields) -> ProvisioningRun:
+    """A new queued attempt; the database refuses a second active one for the same (job, event)
+    when two requests race past the callers' checks, and that is a Conflict, not a 500."""
+    try:
+        with transaction.atomic():
+            return ProvisioningRun.objects.create(**fields)
+    except IntegrityError:
+        raise Conflict(
+            f"Job {fields['job']} has a run queued or running for event {fields['event'].pk}", code="run_active"
+        ) from None
+
+
 def _next_attempt_create(run: ProvisioningRun, *, delay_seconds: float = 0) -> ProvisioningRun:
     not_before = timezone.now() + timedelta(seconds=delay_seconds) if delay_seconds else None
-    retry = ProvisioningRun.objects.create(
+    retry = _attempt_create(
         job=run.job,
         event=run.event,
         tenant=run.tenant,
@@ -109,7 +121,9 @@ def _next_attempt_create(run: ProvisioningRun, *, delay_seconds: float = 0) -> P
 def provisioning_run_retry(*, run_id) -> ProvisioningRun:
     """Run a failed (or timed-out) run's job again for the same event: a new attempt, refused
     while another is queued or running or once one succeeded."""
-    run = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job").filter(pk=run_id).first()
+    parsed = parse_uuid(run_id)
+    runs = ProvisioningRun.objects.select_for_update(of=("self",)).select_related("job")
+    run = runs.filter(pk=parsed).first() if parsed else None
     if run is None:
         raise NotFound(f"Provisioning run {run_id} not found")
     if run.status not in (Status.FAILED, Status.TIMED_OUT):
@@ -147,9 +161,7 @@ def provisioning_run_for_event_create(*, job_name: str, event_id) -> Provisionin
         raise Conflict(f"Job {job.name} has a run queued or running for event {event.pk}", code="run_active")
     attempt = (siblings.aggregate(Max("attempt"))["attempt__max"] or 0) + 1
     detail = event.detail if isinstance(event.detail, dict) else {}
-    return ProvisioningRun.objects.create(
-        job=job, event=event, detail=detail, attempt=attempt, tenant_id=_tenant_of(detail, event)
-    )
+    return _attempt_create(job=job, event=event, detail=detail, attempt=attempt, tenant_id=_tenant_of(detail, event))
 
 
 # --- Execution ---------------------------------------------------------------------------------
