@@ -306,7 +306,14 @@ def _run_finish(run_id, token, result: ScriptResult) -> ProvisioningRun | None:
     run.status = Status.SUCCEEDED if not reason else (Status.TIMED_OUT if result.timed_out else Status.FAILED)
     run.save()
     if run.status == Status.SUCCEEDED:
-        _report(run, job.success_event, _success_output(job, result.outputs))
+        refusal = _report(run, job.success_event, _success_output(job, result.outputs))
+        if isinstance(refusal, InvalidInput):
+            # Outputs the control plane cannot take (a tenantName over its limit, ...) must not
+            # leave the registration "In progress" forever: the run fails, and says why.
+            run.status = Status.FAILED
+            run.reason = f"the control plane refused the outputs: {refusal.message}"[:4000]
+            run.save(update_fields=["status", "reason"])
+            _report(run, job.failure_event, {**job.failure_status, "reason": run.reason})
     elif job.retryable and run.attempt < job.max_attempts:
         _next_attempt_create(run, delay_seconds=job.retry_backoff_seconds * 2 ** (run.attempt - 1))
     else:
@@ -321,11 +328,12 @@ def _success_output(job: ProvisioningJob, outputs: dict[str, str]) -> dict:
     }
 
 
-def _report(run: ProvisioningRun, detail_type: str, job_output: dict) -> None:
+def _report(run: ProvisioningRun, detail_type: str, job_output: dict) -> ServiceError | None:
     """Send the outcome as an application plane sends it (SBT: the job identifier and jobOutput).
-    A test run reports nothing. A refusal (the registration moved on meanwhile) is kept on the run."""
+    A test run reports nothing. A refusal (the registration moved on meanwhile, outputs it cannot
+    store) is kept on the run and returned."""
     if run.is_test:
-        return
+        return None
     key = run.job.job_identifier_key
     detail = {key: run.detail.get(key), "jobOutput": job_output, "provisioningRunId": str(run.pk)}
     if "tenantId" in run.detail and key != "tenantId":
@@ -338,9 +346,10 @@ def _report(run: ProvisioningRun, detail_type: str, job_output: dict) -> None:
         logger.warning("The control plane refused %s of provisioning run %s: %s", detail_type, run.pk, exc.message)
         run.report_error = exc.message[:4000]
         run.save(update_fields=["report_error"])
-        return
+        return exc
     run.reported_event = event
     run.save(update_fields=["reported_event"])
+    return None
 
 
 def provisioning_runs_sweep(*, now=None) -> dict:

@@ -116,6 +116,25 @@ def test_a_hostile_event_value_reaches_the_script_as_a_literal_string(make_job, 
     assert not Path(f"/tmp/pwned-{marker}").exists()
 
 
+def test_outputs_the_control_plane_refuses_fail_the_run_instead_of_leaving_the_registration_in_progress(
+    make_job, onboard_now
+):
+    make_job(
+        script='echo "tenantName=$(printf "x%.0s" $(seq 1 300))" >> "$SBT_OUTPUT"',
+        tenant_data_outputs=["tenantName"],
+        registration_data_outputs=[],
+    )
+    registration = onboard_now("acme")
+    run = ProvisioningRun.objects.get()
+    message = "detail.jobOutput.tenantData.tenantName: tenantName is longer than 255 characters"
+    assert (run.status, run.reason, run.report_error) == (
+        Status.FAILED,
+        f"the control plane refused the outputs: {message}",
+        message,  # kept: what the success report got back
+    )
+    assert (registration.status, registration.status_reason) == ("failed", run.reason)
+
+
 def test_json_variables_carry_the_value_as_json(make_job, onboard_now):
     make_job(
         script='echo "tenantConfig=$prices" >> "$SBT_OUTPUT"; echo provisionedBy=x >> "$SBT_OUTPUT"',
