@@ -187,7 +187,9 @@ cmd_run() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   say "Starting the Celery worker with beat (filesystem broker under var/celery, log in var/celery.log; restarted if it exits)"
-  supervise "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo --loglevel=INFO >"$ROOT/var/celery.log" 2>&1 &
+  # -Q: the default queue and the provisioning scripts' (docs/provisioning.md), one worker for both.
+  supervise "$VENV/bin/celery" -A sbt_site worker --beat --pool=solo -Q celery,provisioning --loglevel=INFO \
+    >"$ROOT/var/celery.log" 2>&1 &
   WORKER_PID=$!
   say "Serving on http://$host:$port/ (Ctrl-C stops)"
   "$PY" manage.py runserver --noreload "$host:$port" &

@@ -226,6 +226,12 @@ DEFAULTS = {
     # ... and the largest delivery it takes, inflated: Firehose buffers 1 to 64 MiB before it
     # sends; set the stream's buffer size at most this.
     "USAGE_FIREHOSE_MAX_BODY_BYTES": int(os.environ.get("USAGE_FIREHOSE_MAX_BODY_BYTES", 8 * 1024 * 1024)),
+    # Provisioning (provisioning app, docs/provisioning.md).
+    "PROVISIONING_MAX_CONCURRENT_RUNS": 4,  # scripts running at once, across every worker
+    "PROVISIONING_LEASE_SECONDS": 60,  # a running run whose worker stops renewing this long is retried
+    "PROVISIONING_LOG_MAX_BYTES": 1_000_000,  # the log keeps its last this many bytes
+    "PROVISIONING_OUTPUT_MAX_BYTES": 65_536,  # a bigger $SBT_OUTPUT file fails the run
+    "PROVISIONING_KILL_GRACE_SECONDS": 5,  # between SIGTERM and SIGKILL at the timeout
 }
 
 

@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "events",
     "metering",
     "billing",
+    "provisioning",
     "auditlog",
     "audit",
 ]
@@ -489,6 +490,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Provisioning scripts run on their own queue, so production can give them workers (and machines)
+# of their own; `./sbt run`'s worker consumes both queues (docs/provisioning.md).
+CELERY_TASK_ROUTES = {"provisioning.run": {"queue": "provisioning"}}
 # Ride out a broker restart (issue 18): reconnect forever, at startup too, instead of exiting
 # after Celery's default 100 attempts; the outbox keeps every event meanwhile. Redis sockets get
 # timeouts and a health check, so a dead connection is noticed in seconds, not at TCP's pace.

@@ -121,6 +121,21 @@ CONSOLE = {
             "send_test_event": Service("events.admin:SubscriptionAdmin.send_test_event", "subscription_send_test_event")
         },
     },
+    "provisioning.ProvisioningJob": {
+        "add": Service("provisioning.admin:ProvisioningJobAdmin.save_model", "provisioning_job_create"),
+        "change": Service("provisioning.admin:ProvisioningJobAdmin.save_model", "provisioning_job_update"),
+        "delete": DISABLED,
+        "views": {
+            "test run": Service("provisioning.admin:ProvisioningJobAdmin.test_run_view", "provisioning_test_run_create")
+        },
+    },
+    "provisioning.ProvisioningRun": {
+        **LEDGER,
+        "actions": {
+            "retry_runs": Service("provisioning.admin:ProvisioningRunAdmin.retry_runs", "provisioning_run_retry")
+        },
+        "views": {"retry": Service("provisioning.admin:ProvisioningRunAdmin.retry_view", "provisioning_run_retry")},
+    },
     "accounts.User": {
         "add": Service("accounts.admin:UserAddForm.create", "user_create"),
         "change": Service("accounts.admin:UserChangeForm.clean", "user_update"),

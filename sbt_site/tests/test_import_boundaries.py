@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "tenants", "events", "metering", "billing", "sbt_site")
+APPS = ("accounts", "tenants", "events", "metering", "billing", "provisioning", "sbt_site")
 
 HTTP_MODULES = (
     "rest_framework",
