@@ -187,13 +187,17 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1, env: dict | None = None) -> str:
-    """Serve on a free port; ``env`` overrides server_env (a real broker, for instance)."""
+def start_gunicorn(
+    database_url: str, workers: int = 2, threads: int = 1, env: dict | None = None, log: Path | None = None
+) -> str:
+    """Serve on a free port; ``env`` overrides server_env (a real broker, for instance), ``log``
+    takes the server's output instead of this terminal."""
     port = free_port()
+    output = log.open("ab") if log else None
     process = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
          f"127.0.0.1:{port}", "--threads", str(threads), "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=server_env(database_url) | (env or {}),
+        cwd=ROOT, env=server_env(database_url) | (env or {}), stdout=output, stderr=output,
     )  # fmt: skip
 
     def stop():

@@ -345,7 +345,7 @@ def main():
     for process in (redis, worker, beat):
         process.start()
     try:
-        address = start_gunicorn(database_url, workers=2, threads=32, env=broker)
+        address = start_gunicorn(database_url, workers=2, threads=32, env=broker, log=log_dir / "gunicorn.log")
         from bench.common import SERVERS
 
         healthy(address)
