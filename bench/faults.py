@@ -349,9 +349,11 @@ def main():
         from bench.common import SERVERS
 
         healthy(address)
-        pool = os.environ.get("DATABASE_POOL", "default")
+        from django.conf import settings
+
+        pool = "on" if settings.DATABASES["default"].get("OPTIONS", {}).get("pool") else "off"
         print(f"topology: PostgreSQL (fsync on), Redis (no persistence), gunicorn 2 x 32 threads, Celery worker "
-              f"(2 processes) and beat; DATABASE_POOL={pool}; logs in {log_dir}")  # fmt: skip
+              f"(2 processes) and beat; connection pool {pool}; logs in {log_dir}")  # fmt: skip
         for name in scenarios:
             run_scenario(name, args, address, token, SERVERS["gunicorn"], worker, redis, receiver)
     finally:
