@@ -1,6 +1,8 @@
 """The usage push: metering's hourly totals sent to the billing provider, once per window and revision.
 
 docs/billing.md "The usage push" explains the identifiers, the corrections and the lookback.
+One module past 400 lines, because every function here moves the same UsagePush row through its
+states (pending, sent, failed, cancelling, canceled) and a split would scatter that state machine.
 """
 
 import hashlib
