@@ -63,18 +63,20 @@ _ENQUEUE_TRANSPORT_OPTIONS = {
 
 def _dispatch_enqueue(event_id: str) -> None:
     from celery import current_app
-    from kombu.exceptions import OperationalError
+    from kombu.exceptions import LimitExceeded, OperationalError
     from kombu.pools import producers
 
     from events.tasks import dispatch_event
 
-    # kombu keeps one producer pool per broker URL and options, shared by the threads of a process.
+    # kombu keeps one producer pool per broker URL and options (10 producers), shared by the
+    # threads of a process; a healthy broker holds one for about a millisecond, so a thread that
+    # waits a second for one is behind a broker in trouble and leaves the event to the sweep.
     connection = current_app.connection_for_write(transport_options=_ENQUEUE_TRANSPORT_OPTIONS)
     try:
-        with producers[connection].acquire(block=True) as producer:
+        with producers[connection].acquire(block=True, timeout=1) as producer:
             dispatch_event.apply_async((event_id,), producer=producer, retry=True, retry_policy={"max_retries": 0})
-    except OperationalError as exc:  # the broker's connection errors, as kombu raises them
-        logger.warning("Event %s not enqueued, the sweep will dispatch it (broker: %s)", event_id, exc)
+    except (OperationalError, LimitExceeded) as exc:  # the broker's connection errors, as kombu raises them
+        logger.warning("Event %s not enqueued, the sweep will dispatch it (broker: %r)", event_id, exc)
 
 
 def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
