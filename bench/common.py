@@ -96,11 +96,10 @@ def start_postgres() -> str:
         f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 "
         "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
     )
-    subprocess.run(
-        _as_service_user([f"{binaries}/pg_ctl", "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w",
-                          "-t", "60", "-o", options, "start"]),
-        check=True, capture_output=True,
-    )  # fmt: skip
+    start = _as_service_user([f"{binaries}/pg_ctl", "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w",
+                              "-t", "60", "-o", options, "start"])  # fmt: skip
+    subprocess.run(start, check=True, capture_output=True)
+    POSTGRES_START[:] = start
 
     def stop():
         subprocess.run(
@@ -110,11 +109,30 @@ def start_postgres() -> str:
         shutil.rmtree(directory, ignore_errors=True)
 
     atexit.register(stop)
-    with open(f"{directory}/data/postmaster.pid") as pid_file:
-        SERVERS["postgres"] = int(pid_file.readline())
+    _postmaster_pid_read()
     url = f"postgres://postgres@127.0.0.1:{port}/sbt"
     subprocess.run([f"{binaries}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "sbt"], check=True)
     return url
+
+
+POSTGRES_START: list[str] = []  # the pg_ctl command that started it, for postgres_start_again
+
+
+def _postmaster_pid_read() -> None:
+    data = POSTGRES_START[POSTGRES_START.index("-D") + 1]
+    with open(f"{data}/postmaster.pid") as pid_file:
+        SERVERS["postgres"] = int(pid_file.readline())
+
+
+def postgres_start_again() -> None:
+    """Start the PostgreSQL of start_postgres again after it was stopped or killed (crash recovery
+    runs first); the backends of a killed postmaster may hold its shared memory for a moment."""
+    for _ in range(60):
+        if subprocess.run(POSTGRES_START, capture_output=True).returncode == 0:
+            _postmaster_pid_read()
+            return
+        time.sleep(0.5)
+    sys.exit("PostgreSQL did not start again (see its server.log)")
 
 
 @functools.cache
@@ -169,12 +187,17 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> str:
+def start_gunicorn(
+    database_url: str, workers: int = 2, threads: int = 1, env: dict | None = None, log: Path | None = None
+) -> str:
+    """Serve on a free port; ``env`` overrides server_env (a real broker, for instance), ``log``
+    takes the server's output instead of this terminal."""
     port = free_port()
+    output = log.open("ab") if log else None
     process = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
          f"127.0.0.1:{port}", "--threads", str(threads), "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=server_env(database_url),
+        cwd=ROOT, env=server_env(database_url) | (env or {}), stdout=output, stderr=output,
     )  # fmt: skip
 
     def stop():

@@ -141,6 +141,9 @@ class BillingProvider(ABC):
     usage_max_age_seconds: int | None = None
     #: How long after sending a usage record it can still be cancelled; None means forever.
     usage_cancel_window_seconds: int | None = None
+    #: How long the provider refuses a second record with an identifier it holds (Stripe: a
+    #: rolling 24 hours); None means forever. A record resent later is checked with usage_total.
+    usage_identifier_window_seconds: int | None = None
 
     @abstractmethod
     def create_customer(self, customer: CustomerInput) -> CustomerRef:
@@ -177,6 +180,14 @@ class BillingProvider(ABC):
     @abstractmethod
     def cancel_usage(self, *, identifier: str, meter_api_name: str) -> None:
         """Cancel a usage record sent earlier (within ``usage_cancel_window_seconds``)."""
+
+    def usage_total(
+        self, *, customer: CustomerRef, meter_api_name: str, start: datetime, end: datetime
+    ) -> Decimal | None:
+        """What the provider bills the customer for the meter's live records timestamped in
+        [start, end), or None if it cannot tell. Asked before resending a record whose identifier
+        it may have forgotten (past ``usage_identifier_window_seconds``)."""
+        return None
 
     @abstractmethod
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEventData:

@@ -181,10 +181,12 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_health_checks=True)}
-    # Off by default until the benchmarks have measured it beside persistent connections
-    # (docs/operations.md "Database connections" says when to turn it on).
+    # On by default (issue 18): idle threads hold no connection and a process never exceeds its
+    # pool; DATABASE_POOL=false goes back to one persistent connection per thread
+    # (docs/operations.md "Database connections"). PostgreSQL only: Django has no pool for
+    # SQLite, where the embedded default opens its file per request.
     DATABASE_POOL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_POOL", False
+        "DATABASE_POOL", True
     )
     if DATABASE_POOL:
         # Each process borrows a connection per request from its own pool (psycopg_pool) and gives
@@ -201,6 +203,11 @@ if os.environ.get("DATABASE_URL"):
                 "timeout": env_int("DATABASE_POOL_TIMEOUT", 3),
                 # connections above min_size are closed after this many idle seconds
                 "max_idle": env_int("DATABASE_POOL_MAX_IDLE", 60),
+                # A failed reconnection is retried with a doubling delay (1, 2, 4 ... s) for this
+                # long, then dropped, and the next request that needs a connection starts over at
+                # once. psycopg_pool's default (300 s) kept 503s coming for up to the outage's own
+                # length again after PostgreSQL was back (bench/faults.py, docs/reliability.md).
+                "reconnect_timeout": env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 5),
             },
         }
     else:

@@ -18,6 +18,8 @@ tests' fake), ``timeout``, ``max_attempts``, ``retry_backoff_seconds``, ``webhoo
 """
 
 import logging
+from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -45,6 +47,9 @@ class StripeBillingProvider(StripeWebhookFormat, BillingProvider):
     usage_max_age_seconds = 35 * DAY - 3600
     # Stripe cancels a meter event only within 24 hours of receiving it; keep an hour of margin.
     usage_cancel_window_seconds = DAY - 3600
+    # Stripe refuses a second meter event with an identifier for a rolling 24 hours only; past
+    # that (an hour early, for margin) a resend is checked against the window's total first.
+    usage_identifier_window_seconds = DAY - 3600
 
     def __init__(
         self,
@@ -168,3 +173,13 @@ class StripeBillingProvider(StripeWebhookFormat, BillingProvider):
 
     def cancel_usage(self, *, identifier: str, meter_api_name: str) -> None:
         self.api.meter_event_cancel(event_name=meter_api_name, identifier=identifier)
+
+    def usage_total(
+        self, *, customer: CustomerRef, meter_api_name: str, start: datetime, end: datetime
+    ) -> Decimal | None:
+        return self.api.meter_event_total(
+            event_name=meter_api_name,
+            customer_id=customer.customer_id,
+            start=int(start.timestamp()),
+            end=int(end.timestamp()),
+        )

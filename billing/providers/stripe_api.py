@@ -221,6 +221,19 @@ class StripeApi:
             return result
         return result.to_dict(), False
 
+    def meter_event_total(self, *, event_name: str, customer_id: str, start: int, end: int) -> Decimal:
+        """The value Stripe aggregates for the customer's live meter events of ``event_name``
+        timestamped in [start, end) (event summaries; settled minutes after the events arrive)."""
+        meters = self.call("list billing meters", lambda: self.client.v1.billing.meters.list({"limit": 100}))
+        meter = next((meter for meter in meters.auto_paging_iter() if meter["event_name"] == event_name), None)
+        if meter is None:
+            raise ProviderError(f"Stripe has no billing meter for the event name {event_name}", retryable=False)
+        params = {"customer": customer_id, "start_time": start, "end_time": end}
+        summaries = self.call(
+            "read a usage total", lambda: self.client.v1.billing.meters.event_summaries.list(meter["id"], params)
+        )
+        return sum((Decimal(str(summary["aggregated_value"])) for summary in summaries.data), start=Decimal(0))
+
     def meter_event_cancel(self, *, event_name: str, identifier: str) -> dict:
         params = {"event_name": event_name, "type": "cancel", "cancel": {"identifier": identifier}}
         # A retry after a dropped answer replays the first answer instead of cancelling twice.

@@ -1,6 +1,8 @@
 """The usage push: metering's hourly totals sent to the billing provider, once per window and revision.
 
 docs/billing.md "The usage push" explains the identifiers, the corrections and the lookback.
+One module past 400 lines, because every function here moves the same UsagePush row through its
+states (pending, sent, failed, cancelling, canceled) and a split would scatter that state machine.
 """
 
 import hashlib
@@ -11,10 +13,10 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Sum
 from django.utils import timezone
 
-from billing.interface import BillingProvider, UsageRecord
+from billing.interface import BillingProvider, UsageReceipt, UsageRecord
 from billing.models import BillingCustomer, UsagePush
 from billing.services.common import billing_provider, customer_ref, tenant_prices
 from sbt_site.conf import sbt_settings
@@ -70,8 +72,50 @@ def _hour_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def _push_landed(push: UsagePush, *, provider: BillingProvider) -> bool | None:
+    """Whether the provider already bills ``push``, asked only when it may have forgotten the
+    identifier (the row is older than ``usage_identifier_window_seconds``: Stripe's 24 hours,
+    as long as the daily schedule takes to retry). Resending then could bill it twice, so the
+    window's total at the provider decides: with this push, it landed; without, it did not.
+    None when not asked or the provider cannot tell. Anything else is a ProviderError for the
+    operator, and nothing is sent."""
+    window = provider.usage_identifier_window_seconds
+    if window is None or (timezone.now() - push.created).total_seconds() < window:
+        return None
+    billed = provider.usage_total(
+        customer=customer_ref(push.customer),
+        meter_api_name=push.meter_api_name,
+        start=push.window_start,
+        end=push.window_end,
+    )
+    if billed is None:
+        return None
+    others = UsagePush.objects.filter(
+        customer=push.customer,
+        meter_api_name=push.meter_api_name,
+        window_start=push.window_start,
+        status=UsagePush.Status.SENT,
+    ).exclude(pk=push.pk).aggregate(total=Sum("value"))["total"] or Decimal(0)
+
+    def matches(expected: Decimal) -> bool:  # the provider may answer a float (Stripe's summaries do)
+        return abs(billed - expected) <= Decimal("1e-6") * max(Decimal(1), abs(expected))
+
+    if matches(others + push.value):
+        return True
+    if matches(others):
+        return False
+    billed, without, with_it = (format(value.normalize(), "f") for value in (billed, others, others + push.value))
+    raise ProviderError(
+        f"{push.identifier} was first sent more than {window // 3600} hours ago, when the provider may have "
+        f"forgotten its identifier, and the provider bills {billed} for the window: neither {without} (without it) "
+        f"nor {with_it} (with it). Check the window at the provider; nothing was resent.",
+        retryable=False,
+    )
+
+
 def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
-    """Send a committed push row; safe to repeat (the identifier makes the provider dedupe)."""
+    """Send a committed push row; safe to repeat (the identifier makes the provider dedupe, and
+    past the provider's identifier window its total for the window is checked first)."""
     customer = push.customer
     record = UsageRecord(
         identifier=push.identifier,
@@ -81,7 +125,15 @@ def _push_send(push: UsagePush, *, provider: BillingProvider) -> bool:
         value=push.value,
     )
     try:
-        receipt = provider.put_usage(record)
+        if _push_landed(push, provider=provider):
+            receipt = UsageReceipt(
+                identifier=push.identifier,
+                reference=push.identifier,
+                already_recorded=True,
+                response={"verifiedBy": "the provider's total for the window"},
+            )
+        else:
+            receipt = provider.put_usage(record)
     except ProviderError as exc:
         UsagePush.objects.filter(pk=push.pk).update(
             status=UsagePush.Status.FAILED,

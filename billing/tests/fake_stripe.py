@@ -3,7 +3,8 @@
 The real ``stripe`` client talks to it over HTTP on 127.0.0.1 (``api_base``), form-encoded as
 the library sends it, and gets Stripe-shaped objects and errors back. It enforces the rules
 the provider must respect: required fields, the meter event timestamp window (35 days back,
-5 minutes ahead), meter event identifier uniqueness, the 24-hour cancellation window,
+5 minutes ahead), meter event identifier uniqueness (for 24 hours after the first copy arrived,
+as Stripe's), the 24-hour cancellation window,
 idempotency keys (same key and parameters: the first answer is replayed; other parameters:
 an idempotency_error). Faults on demand: ``fail_next(n)`` answers n requests with a 500 before
 doing anything; ``drop_rate``/``drop_next(n)`` apply a request and then close the connection
@@ -581,11 +582,15 @@ class FakeStripe:
         if len(identifier) > 100:
             raise invalid("identifier is limited to 100 characters.", param="identifier")
         if identifier in self.meter_events:
-            raise invalid(
-                f"An event already exists with identifier {identifier}.",
-                param="identifier",
-                code="duplicate_meter_event",
-            )
+            if now - self.meter_events[identifier]["created"] <= DAY:
+                raise invalid(
+                    f"An event already exists with identifier {identifier}.",
+                    param="identifier",
+                    code="duplicate_meter_event",
+                )
+            # Stripe enforces identifier uniqueness over a rolling 24 hours only: a second copy
+            # is recorded, and billed, beside the first (kept under another key).
+            self.meter_events[f"{identifier} (copy received {int(now)})"] = self.meter_events.pop(identifier)
         event = {
             "object": "billing.meter_event",
             "event_name": event_name,

@@ -236,6 +236,55 @@ def age_the_pushes(stripe_billing, days: int) -> None:
         event["created"] -= days * 86400
 
 
+def a_day_later(stripe_billing) -> None:
+    """The next daily run: the rows were written, and Stripe received what it did, 25 hours ago."""
+    UsagePush.objects.update(created=timezone.now() - timedelta(hours=25))
+    for event in stripe_billing.meter_events.values():
+        event["created"] -= 25 * 3600
+
+
+@pytest.mark.parametrize("stripe_holds", [1, 0], ids=["killed once Stripe had recorded it", "it never reached Stripe"])
+def test_a_push_retried_after_stripes_identifier_window_is_checked_not_billed_twice(
+    stripe_billing, billed_tenant, stripe_holds
+):
+    ingest(billed_tenant, 3, [5, 2])
+    if stripe_holds:
+        usage_push_run()
+        # the process was killed between Stripe's answer and our row: it stays pending
+        UsagePush.objects.update(status=UsagePush.Status.PENDING, sent_at=None)
+    else:
+        stripe_billing.fail_next(4)  # every attempt of the run
+        assert usage_push_run().failed == 1
+    assert len(stripe_billing.live_events(METER)) == stripe_holds
+    a_day_later(stripe_billing)  # Stripe has forgotten the identifier: a resend would be a new event
+
+    retried = usage_push_run()
+
+    push = UsagePush.objects.get()
+    assert (retried.failed, push.status) == (0, UsagePush.Status.SENT)
+    assert len(stripe_billing.live_events(METER)) == 1
+    assert stripe_billing.totals(METER, customer_id(billed_tenant)) == expected_totals({3: [5, 2]})
+    assert push.provider_response["alreadyRecorded"] is (stripe_holds == 1)
+
+
+def test_a_push_whose_window_stripe_bills_otherwise_is_not_resent_after_the_identifier_window(
+    stripe_billing, billed_tenant
+):
+    ingest(billed_tenant, 3, [5])
+    usage_push_run()
+    UsagePush.objects.update(status=UsagePush.Status.PENDING, sent_at=None)  # killed before recording the answer
+    push = UsagePush.objects.get()
+    stripe_billing.meter_events[push.identifier]["payload"]["value"] = "4"  # someone changed it at Stripe
+    a_day_later(stripe_billing)
+
+    retried = usage_pushes_retry(push_ids=[push.pk])
+
+    push.refresh_from_db()
+    assert (retried.failed, push.status) == (1, UsagePush.Status.FAILED)
+    assert "the provider bills 4 for the window: neither 0 (without it) nor 5" in push.error
+    assert len(stripe_billing.meter_events) == 1, "nothing was resent"
+
+
 def test_late_usage_after_the_cancellation_window_is_sent_as_a_delta(stripe_billing, billed_tenant):
     ingest(billed_tenant, 30, [10])
     usage_push_run()

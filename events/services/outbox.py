@@ -51,11 +51,40 @@ def event_publish(
         sender=sender,
     )
     if sbt_settings.EVENT_DISPATCH_ON_COMMIT:
-        from events.tasks import dispatch_event
-
         event_id = str(event.id)
-        transaction.on_commit(lambda: dispatch_event.delay(event_id), robust=True)
+        transaction.on_commit(lambda: _dispatch_enqueue(event_id), robust=True)
     return event
+
+
+# What the enqueue after commit may spend on the broker. It runs on the request path, so a broker
+# that is down or out of reach gets one short try (issue 18): Celery's defaults retried a refused
+# connection for about a second and a connection that hangs for 40 s (redis-py's own retries of
+# the 10 s socket timeout the worker needs). What is not enqueued stays undispatched in the outbox
+# and the sweep (beat, every 15 s) dispatches it; the dispatch task itself retries as usual.
+_ENQUEUE_TRANSPORT_OPTIONS = {
+    "socket_timeout": 0.5,
+    "socket_connect_timeout": 0.5,
+    "retry_on_timeout": False,
+    "max_retries": 0,  # kombu's own reconnect loop when the producer takes its channel
+}
+
+
+def _dispatch_enqueue(event_id: str) -> None:
+    from celery import current_app
+    from kombu.exceptions import LimitExceeded, OperationalError
+    from kombu.pools import producers
+
+    from events.tasks import dispatch_event
+
+    # kombu keeps one producer pool per broker URL and options (10 producers), shared by the
+    # threads of a process; a healthy broker holds one for about a millisecond, so a thread that
+    # waits a second for one is behind a broker in trouble and leaves the event to the sweep.
+    connection = current_app.connection_for_write(transport_options=_ENQUEUE_TRANSPORT_OPTIONS)
+    try:
+        with producers[connection].acquire(block=True, timeout=1) as producer:
+            dispatch_event.apply_async((event_id,), producer=producer, retry=True, retry_policy={"max_retries": 0})
+    except (OperationalError, LimitExceeded) as exc:  # the broker's connection errors, as kombu raises them
+        logger.warning("Event %s not enqueued, the sweep will dispatch it (broker: %r)", event_id, exc)
 
 
 def handler_run_execute(*, event: Event, handler_name: str) -> HandlerRun:
@@ -178,8 +207,6 @@ def event_replay(*, event: Event) -> Event:
         status=Delivery.Status.PENDING, attempts=0, next_attempt_at=None, modified=timezone.now()
     )
     _bus_publication_replay(event=event)  # dispatch below sends it
-    from events.tasks import dispatch_event
-
     event_id = str(event.pk)
-    transaction.on_commit(lambda: dispatch_event.delay(event_id), robust=True)
+    transaction.on_commit(lambda: _dispatch_enqueue(event_id), robust=True)
     return event

@@ -90,7 +90,10 @@ def test_a_venv_from_requirements_txt_alone_runs_web_worker_and_beat_on_redis(pr
     assert sent.status_code in (200, 201, 202), sent.text
     wait_for(lambda: receiver.requests, timeout=60, what="the worker to deliver the event")
     assert verify_signature(secret, receiver.requests[0].headers, receiver.requests[0].body)
-    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+    # The worker records the success after the receiver has answered: wait for the row.
+    wait_for(
+        lambda: Delivery.objects.get().status == Delivery.Status.SUCCEEDED, timeout=30, what="the delivery recorded"
+    )
 
     # Beat reads its schedule from the database and sends the sweep (every 15 s) to the worker.
     wait_for(

@@ -42,7 +42,7 @@ def _in_a_pooled_process(test_name: str) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_prepared_statements_stay_with_a_pooled_connection_given_back_and_taken_again():
     if connection.pool is None:
-        # the suite's own connection is not pooled (DATABASE_POOL is off by default): run this in
+        # the suite's own connection is not pooled (run with DATABASE_POOL=false): run this in
         # a process that is, against the same database
         _in_a_pooled_process("test_prepared_statements_stay_with_a_pooled_connection_given_back_and_taken_again")
         return
