@@ -186,8 +186,13 @@ def test_usage_sent_through_the_api_shows_in_the_explorer_for_a_range_and_time_z
 
 def test_a_failing_webhook_is_watched_and_resent_from_its_attempt_log(browser_page, receiver):  # noqa: F811
     receiver.default = 500
-    page = browser_page()
+    watch_a_failing_webhook_and_resend_it(browser_page(), receiver)
 
+
+def watch_a_failing_webhook_and_resend_it(page, receiver) -> None:  # noqa: F811
+    """Subscribe the failing ``receiver``, send it a test event, find the failing delivery from
+    the overview, read its attempt log and resend it once the receiver answers again (also a step
+    of test_console_operator's walk)."""
     page.click("#nav-sidebar a[href='/admin/events/subscription/add/']")
     page.fill("#id_url", receiver.url)
     page.fill("#id_description", "application plane")
