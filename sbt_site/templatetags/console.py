@@ -3,7 +3,6 @@ the change-form templates that sbt_site/templates/admin/<app>/<model>/ override.
 calls the console module that builds its context."""
 
 from django import template
-from django.contrib import admin
 from django.utils import timezone
 
 from sbt_site.console import tenant_page, webhooks
@@ -13,11 +12,8 @@ register = template.Library()
 
 @register.inclusion_tag("console/tenant_panels.html", takes_context=True)
 def console_tenant_panels(context, tenant):
-    request = context["request"]
-    return {
-        **tenant_page.tenant_panels(tenant=tenant, request=request, site=admin.site, now=timezone.now()),
-        "csrf_token": context.get("csrf_token"),
-    }
+    buttons = context.get("lifecycle_buttons", [])  # TenantAdmin.change_view: the steps open to this tenant
+    return tenant_page.tenant_panels(tenant=tenant, buttons=buttons, now=timezone.now())
 
 
 @register.inclusion_tag("console/delivery_panel.html", takes_context=True)

@@ -14,6 +14,8 @@ from billing.models import BillingCustomer
 from events.tests.conftest import receiver  # noqa: F401  (the loopback webhook receiver fixture)
 from metering.interface import MeterSpec
 from metering.services import meter_create, usage_events_ingest
+from provisioning.services import provisioning_job_create
+from provisioning.tests.conftest import job_values
 from sbt_site.tests.test_admin_browser import CHROMIUM_ARGS, chromium_path
 from tenants.services import tenant_registration_apply_job_output
 from tenants.tests.factories import tenant_registration_onboard
@@ -184,8 +186,13 @@ def test_usage_sent_through_the_api_shows_in_the_explorer_for_a_range_and_time_z
 
 def test_a_failing_webhook_is_watched_and_resent_from_its_attempt_log(browser_page, receiver):  # noqa: F811
     receiver.default = 500
-    page = browser_page()
+    watch_a_failing_webhook_and_resend_it(browser_page(), receiver)
 
+
+def watch_a_failing_webhook_and_resend_it(page, receiver) -> None:  # noqa: F811
+    """Subscribe the failing ``receiver``, send it a test event, find the failing delivery from
+    the overview, read its attempt log and resend it once the receiver answers again (also a step
+    of test_console_operator's walk)."""
     page.click("#nav-sidebar a[href='/admin/events/subscription/add/']")
     page.fill("#id_url", receiver.url)
     page.fill("#id_description", "application plane")
@@ -232,9 +239,8 @@ def test_a_failing_webhook_is_watched_and_resent_from_its_attempt_log(browser_pa
 
 def test_the_tenant_page_shows_one_customers_data(browser_page, make_oauth_client):
     meter_create(spec=MeterSpec(api_name="calls", label="Calls", aggregation="SUM", unit="calls"))
-    registration = tenant_registration_onboard("acme")
-    tenant = registration.tenant
-    tenant_registration_apply_job_output(registration_id=registration.pk, outcome="provisionSuccess")
+    provisioning_job_create(values=job_values())  # onboarding runs it: the registration is then created
+    tenant = tenant_registration_onboard("acme").tenant
     tenant_registration_onboard("globex")
     User.objects.create_user(username="alice", email="alice@acme.test", tenant=tenant, role="TenantAdmin")
     make_oauth_client(scopes="usage/usage_write", tenant=tenant, name="acme integration")
@@ -255,10 +261,9 @@ def test_the_tenant_page_shows_one_customers_data(browser_page, make_oauth_clien
 
     status = page.inner_text("#tenant-status")
     assert "acme" in status and "active" in status and "registration: created" in status
-    assert [button.inner_text() for button in page.locator("#tenant-actions button").all()] == [
-        "Offboard",
-        "Activate",
-        "Deactivate",
+    assert [button.inner_text() for button in page.locator("#tenant-actions a.button").all()] == [
+        "Deactivate…",
+        "Offboard…",
     ]
     assert page.inner_text("[data-usage-total=calls]") == "12"
     bars = page.evaluate("() => Chart.getChart(document.getElementById('usage-calls')).data.datasets[0].data")
@@ -270,9 +275,22 @@ def test_the_tenant_page_shows_one_customers_data(browser_page, make_oauth_clien
     events = page.inner_text("#tenant-events")
     assert "onboardingRequest" in events and "globex" not in events
 
-    follow(page, page.locator("#tenant-actions button[data-action=deactivate]"))
-    assert "Deactivated: 1 tenant(s)." in page.inner_text("ul.messagelist")
-    follow(page, page.locator("#result_list tbody tr th a", has_text="acme"))
+    run = [cell.inner_text() for cell in page.locator("#tenant-runs tbody tr").first.locator("td").all()]
+    assert run[1:5] == ["onboard", "onboardingRequest", "1", "succeeded"]
+    assert all(":" in moment for moment in run[5:7]), f"started and finished are times: {run}"
+
+    follow(page, page.locator("#tenant-actions a", has_text="Deactivate…"))
+    assert "Every token of its users and OAuth clients is revoked" in page.inner_text(".consequences")
+    page.fill("#id_reason", "trial over")
+    follow(page, page.locator("input[type=submit][value='Yes, deactivate']"))
+    assert "Deactivated tenant acme." in page.inner_text("ul.messagelist")
     assert "inactive" in page.inner_text("#tenant-status")
+    assert [button.inner_text() for button in page.locator("#tenant-actions a.button").all()] == [
+        "Activate…",
+        "Offboard…",
+    ]
     assert "deactivateRequest" in page.inner_text("#tenant-events")
-    assert "Deactivated (admin action)" in page.inner_text("#tenant-history")
+    assert "Deactivated (admin): trial over" in page.inner_text("#tenant-history")
+
+    follow(page, page.locator("#tenant-runs tbody tr a").first)
+    assert "succeeded" in page.inner_text("#content-main") and "tenantConfig" in page.inner_text("#content-main")
