@@ -124,7 +124,7 @@ def _var_dir() -> str:
     return directory
 
 
-def server_env(database_url: str) -> dict:
+def server_env(database_url: str, settings: str = "sbt_site.settings") -> dict:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -134,7 +134,7 @@ def server_env(database_url: str) -> dict:
         "SECURE_SSL_REDIRECT": "false",
         "CELERY_BROKER_URL": "memory://",
         "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "SBT_VAR_DIR": _var_dir(),
         # production settings require a token-signing key (added by the OAuth foundation); the
         # benchmarks issue no OIDC tokens, so a throwaway key generated per run will do
@@ -169,12 +169,12 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> str:
+def start_gunicorn(database_url: str, workers: int = 2, threads: int = 1, settings: str = "sbt_site.settings") -> str:
     port = free_port()
     process = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
          f"127.0.0.1:{port}", "--threads", str(threads), "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=server_env(database_url),
+        cwd=ROOT, env=server_env(database_url, settings),
     )  # fmt: skip
 
     def stop():
