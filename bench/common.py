@@ -142,7 +142,7 @@ def _var_dir() -> str:
     return directory
 
 
-def server_env(database_url: str) -> dict:
+def server_env(database_url: str, settings: str = "sbt_site.settings") -> dict:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -152,7 +152,7 @@ def server_env(database_url: str) -> dict:
         "SECURE_SSL_REDIRECT": "false",
         "CELERY_BROKER_URL": "memory://",
         "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "sbt_site.settings",
+        "DJANGO_SETTINGS_MODULE": settings,
         "SBT_VAR_DIR": _var_dir(),
         # production settings require a token-signing key (added by the OAuth foundation); the
         # benchmarks issue no OIDC tokens, so a throwaway key generated per run will do
@@ -188,16 +188,21 @@ def setup_django(database_url: str) -> None:
 
 
 def start_gunicorn(
-    database_url: str, workers: int = 2, threads: int = 1, env: dict | None = None, log: Path | None = None
+    database_url: str,
+    workers: int = 2,
+    threads: int = 1,
+    env: dict | None = None,
+    log: Path | None = None,
+    settings: str = "sbt_site.settings",
 ) -> str:
     """Serve on a free port; ``env`` overrides server_env (a real broker, for instance), ``log``
-    takes the server's output instead of this terminal."""
+    takes the server's output instead of this terminal, ``settings`` is the settings module."""
     port = free_port()
     output = log.open("ab") if log else None
     process = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "sbt_site.wsgi", "--workers", str(workers), "--bind",
          f"127.0.0.1:{port}", "--threads", str(threads), "--log-level", "warning", "--keep-alive", "30"],
-        cwd=ROOT, env=server_env(database_url) | (env or {}), stdout=output, stderr=output,
+        cwd=ROOT, env=server_env(database_url, settings) | (env or {}), stdout=output, stderr=output,
     )  # fmt: skip
 
     def stop():
