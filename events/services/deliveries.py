@@ -53,10 +53,12 @@ def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int =
     from events.tasks import deliver_event
 
     delivery_id = str(delivery_id)
-    # deferrals only when there are some: a task message queued before this argument existed,
-    # or by an older worker, still reads the same.
-    arguments = (delivery_id, deferrals) if deferrals else (delivery_id,)
-    transaction.on_commit(lambda: deliver_event.apply_async(arguments, eta=eta, countdown=countdown), robust=True)
+    if deferrals:
+        transaction.on_commit(
+            lambda: deliver_event.apply_async((delivery_id, deferrals), countdown=countdown), robust=True
+        )
+    else:
+        transaction.on_commit(lambda: deliver_event.apply_async((delivery_id,), eta=eta), robust=True)
 
 
 # Per-subscription slots are PostgreSQL advisory locks scoped to the attempt's transaction, so
