@@ -68,8 +68,10 @@ def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int =
 # slows them, never sends anything twice.
 _SLOT_LOCK_NAMESPACE = 0x5B7D
 # A deferred delivery waits longer each time (from half a second up to the read timeout, with
-# jitter); after this many deferrals it is left due for the sweep, which re-enqueues it.
-DEFERRAL_LIMIT = 30
+# jitter); after this many deferrals (about 15 s) it is left due for the sweep, which re-enqueues
+# pending deliveries every 15 s. Short chains: the sweep starts a new one for every pending
+# delivery it finds, so long ones would pile up behind a hanging receiver.
+DEFERRAL_LIMIT = 5
 DEFERRAL_FIRST_SECONDS = 0.5
 
 
