@@ -16,9 +16,10 @@ def sweep_events() -> dict:
 
 
 @shared_task(name="events.deliver_event")
-def deliver_event(delivery_id: str) -> None:
-    # Retries are the delivery's own (backoff, dead-letter), scheduled by the service.
-    services.delivery_attempt(delivery_id=delivery_id)
+def deliver_event(delivery_id: str, deferrals: int = 0) -> None:
+    # Retries are the delivery's own (backoff, dead-letter), scheduled by the service; so are the
+    # re-enqueues of a delivery whose subscription has its limit of attempts under way.
+    services.delivery_attempt(delivery_id=delivery_id, deferrals=deferrals)
 
 
 @shared_task(name="events.publish_to_bus")

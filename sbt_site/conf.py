@@ -182,6 +182,11 @@ DEFAULTS = {
     "EVENT_DELIVERY_MAX_ATTEMPTS": 8,
     "EVENT_DELIVERY_BACKOFF_SECONDS": 10.0,
     "EVENT_DELIVERY_BACKOFF_MAX_SECONDS": 3600.0,
+    # Attempts of one subscription under way at once, across every worker (0: no limit): a
+    # receiver that hangs holds at most this many worker slots (events/services/deliveries.py).
+    "EVENT_DELIVERY_IN_FLIGHT_PER_SUBSCRIPTION": int(
+        os.environ.get("SBT_EVENT_DELIVERY_IN_FLIGHT_PER_SUBSCRIPTION", "2")
+    ),
     # Key that encrypts subscription signing secrets at rest; empty derives one from SECRET_KEY.
     "EVENT_SECRET_ENCRYPTION_KEY": "",
     # Networks outbound webhooks may reach although they are not public (loopback, private,

@@ -1,10 +1,17 @@
 """Webhook deliveries: one per (event, subscription), attempted with the egress policy and the
-shared retry state machine, replayed by the operator."""
+shared retry state machine, replayed by the operator.
+
+A subscription has at most ``EVENT_DELIVERY_IN_FLIGHT_PER_SUBSCRIPTION`` attempts under way at
+once, across every worker: a receiver that hangs until the timeout then holds that many worker
+slots, never all of them, and the other subscriptions' deliveries go on (docs/performance.md
+"Webhook fan-out"). An attempt over the limit is put back on the queue, not counted as an attempt.
+"""
 
 import logging
+import random
 import time
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -42,19 +49,62 @@ def _due_deliveries(now) -> Q:
     )
 
 
-def _delivery_enqueue(delivery_id, *, eta=None) -> None:
+def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int = 0) -> None:
     from events.tasks import deliver_event
 
     delivery_id = str(delivery_id)
-    transaction.on_commit(lambda: deliver_event.apply_async((delivery_id,), eta=eta), robust=True)
+    if deferrals:
+        transaction.on_commit(
+            lambda: deliver_event.apply_async((delivery_id, deferrals), countdown=countdown), robust=True
+        )
+    else:
+        transaction.on_commit(lambda: deliver_event.apply_async((delivery_id,), eta=eta), robust=True)
 
 
-def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
+# Per-subscription slots are PostgreSQL advisory locks scoped to the attempt's transaction, so
+# they are released when it ends however it ends (a worker killed mid-request included), and work
+# through a transaction-pooling PgBouncer. The first key is this namespace, the second a hash of the
+# subscription and slot: two subscriptions whose hashes collide share their slots, which only
+# slows them, never sends anything twice.
+_SLOT_LOCK_NAMESPACE = 0x5B7D
+# A deferred delivery waits longer each time (from half a second up to the read timeout, with
+# jitter); after this many deferrals (about 15 s) it is left due for the sweep, which re-enqueues
+# pending deliveries every 15 s. Short chains: the sweep starts a new one for every pending
+# delivery it finds, so long ones would pile up behind a hanging receiver.
+DEFERRAL_LIMIT = 5
+DEFERRAL_FIRST_SECONDS = 0.5
+
+
+def _subscription_slot_take(subscription_id) -> bool:
+    """Take one of the subscription's in-flight slots for the current transaction; False when
+    every slot is held by another attempt under way (0 in the setting: no limit)."""
+    slots = sbt_settings.EVENT_DELIVERY_IN_FLIGHT_PER_SUBSCRIPTION
+    if not slots:
+        return True
+    with connection.cursor() as cursor:
+        for slot in random.sample(range(slots), slots):
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                [_SLOT_LOCK_NAMESPACE, f"{subscription_id}/{slot}"],
+            )
+            if cursor.fetchone()[0]:
+                return True
+    return False
+
+
+def _deferral_countdown(deferrals: int) -> float:
+    ceiling = sbt_settings.EVENT_DELIVERY_READ_TIMEOUT_SECONDS
+    return min(ceiling, DEFERRAL_FIRST_SECONDS * 2**deferrals) * random.uniform(0.75, 1.25)
+
+
+def delivery_attempt(*, delivery_id, now=None, deferrals: int = 0) -> Delivery | None:
     """Send one delivery if it is due; record the outcome and schedule the retry.
 
     The row stays locked during the request (bounded by the delivery timeouts), so two workers
-    never send the same delivery at once; the second one skips it instead of waiting. Returns
-    None when the delivery is gone or being sent by someone else.
+    never send the same delivery at once; the second one skips it instead of waiting. When its
+    subscription already has its limit of attempts under way, the delivery is enqueued again a
+    little later (``deferrals`` says how many times it has been) and the worker slot is freed.
+    Returns None when the delivery is gone, being sent by someone else, or deferred.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -71,6 +121,10 @@ def delivery_attempt(*, delivery_id, now=None) -> Delivery | None:
             return delivery
         if not delivery.subscription.enabled:
             return delivery  # kept pending: re-enabling the subscription lets the sweep send it
+        if not _subscription_slot_take(delivery.subscription_id):
+            if deferrals < DEFERRAL_LIMIT:
+                _delivery_enqueue(delivery.pk, countdown=_deferral_countdown(deferrals), deferrals=deferrals + 1)
+            return None
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         started = time.monotonic()
