@@ -110,6 +110,7 @@ class UsagePush(models.Model):
     class Meta:
         ordering = ("-window_start", "meter_api_name", "revision")
         verbose_name = "usage push"
+        verbose_name_plural = "usage pushes"
         constraints = [
             models.UniqueConstraint(
                 fields=["customer", "meter_api_name", "window_start", "revision"], name="usage_push_once_per_revision"
