@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest_ceiling.py [--batches 200] [--clients 4] [--rounds 1]
                                              [--workers 2] [--threads 32]
-    .venv/bin/python bench/ingest_ceiling.py --profile [--profile-runs 200]
+    .venv/bin/python bench/ingest_ceiling.py --profile [--profile-runs 100] [--against ../other-checkout]
 
 The ceiling runs the native provider's ingestion statements (metering/providers/native/ingest.py:
 the dedup keys, the partitioned raw table, the rollups) in this process, on batches of 1,000
@@ -19,12 +19,15 @@ so the ratio is also printed from CPU: the ceiling's CPU (PostgreSQL + this proc
 HTTP path's (PostgreSQL + gunicorn), what the rates' ratio would be with the cores to itself.
 
 ``--profile`` profiles (cProfile) what the web side does to a 1,000-event body before the writes:
-the strict JSON parse and the validation (``usage_events_validate``), and prints its CPU per
-batch by ``time.process_time``.
+the strict JSON parse and the validation (``usage_events_validate``), and the whole request in
+Django's test client, then prints the CPU of each per batch (``time.process_time``). With
+``--against``, another checkout's parser and validation are timed in turn with this one's, in
+the same process.
 """
 
 import argparse
 import cProfile
+import importlib.util
 import pstats
 import sys
 import threading
@@ -96,7 +99,8 @@ def compare(args) -> None:
     address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
     _, warmup, _ = batch_bodies(tenants, 0, 900_000_000)
     post_all(address, token, warmup, args.clients)  # gunicorn's workers warm, the partitions made
-    ceiling_run(validated_batches(warmup[:5]), args.clients)  # and this process's statements prepared
+    _, ceiling_warmup, _ = batch_bodies(tenants, 0, 950_000_000)
+    ceiling_run(validated_batches(ceiling_warmup[:5]), args.clients)  # and this process's statements prepared
     rows = []
     for round_number in range(args.rounds):
         start = round_number * 2 * 100_000_000
@@ -169,12 +173,38 @@ def profile(args) -> None:
         profiler.disable()
         print(f"--- {name}: cProfile of 20 runs")
         pstats.Stats(profiler).sort_stats(args.profile_sort).print_stats(args.profile_lines)
-    steps = (("parse", lambda: strict_json.loads(body)), ("parse + validate", validate), ("whole request", request))
-    for name, step in steps:
-        started = time.process_time()
-        for _ in range(args.profile_runs):
-            step()
-        print(f"{name}: {(time.process_time() - started) / args.profile_runs * 1000:.2f} ms of CPU per 1,000 events")
+    steps = [("parse", lambda: strict_json.loads(body)), ("parse + validate", validate), ("whole request", request)]
+    if args.against:
+        # the other checkout's parser and validation, timed in turn with this one's in this
+        # process: a busy machine slows both alike
+        other_json = _module_from(Path(args.against) / "sbt_site/strict_json.py", "other_strict_json")
+        other_validation = _module_from(Path(args.against) / "metering/services/validation.py", "other_validation")
+        steps[2:2] = [
+            (f"parse, {args.against}", lambda: other_json.loads(body)),
+            (
+                f"parse + validate, {args.against}",
+                lambda: other_validation.usage_events_validate(
+                    events=other_json.loads(body)["events"], client_tenant_id=None
+                ),
+            ),
+        ]
+    spent = dict.fromkeys((name for name, _ in steps), 0.0)
+    for _ in range(args.profile_runs // 10):
+        for name, step in steps:
+            started = time.process_time()
+            for _ in range(10):
+                step()
+            spent[name] += time.process_time() - started
+    for name, seconds in spent.items():
+        print(f"{name}: {seconds / (args.profile_runs // 10 * 10) * 1000:.2f} ms of CPU per 1,000 events")
+
+
+def _module_from(path: Path, name: str):
+    """The module in ``path`` loaded under ``name``, beside this checkout's own."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main():
@@ -187,6 +217,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="profile parsing and validation instead")
     parser.add_argument("--profile-runs", type=int, default=100)
     parser.add_argument("--profile-lines", type=int, default=30)
+    parser.add_argument("--against", help="with --profile: another checkout (e.g. a worktree of the code before)")
     parser.add_argument("--profile-sort", default="tottime", help="a pstats sort key: tottime, cumulative, ...")
     args = parser.parse_args()
     if args.profile:
