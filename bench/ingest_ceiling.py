@@ -97,10 +97,13 @@ def compare(args) -> None:
     database_url, tenants = ingestion_setup()
     token = make_token()
     address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
-    _, warmup, _ = batch_bodies(tenants, 0, 900_000_000)
-    post_all(address, token, warmup, args.clients)  # gunicorn's workers warm, the partitions made
-    _, ceiling_warmup, _ = batch_bodies(tenants, 0, 950_000_000)
-    ceiling_run(validated_batches(ceiling_warmup[:5]), args.clients)  # and this process's statements prepared
+    # Every connection's first batches pay for its start (catalog caches, the staging table, the
+    # prepared statements' plans): gunicorn has a connection per thread, so its warm-up sends
+    # enough batches to reach them all; the ceiling's threads have a connection each.
+    _, _, warmup = batch_bodies(tenants, args.warmup_batches, 900_000_000)
+    post_all(address, token, warmup, args.clients)
+    _, _, ceiling_warmup = batch_bodies(tenants, 5 * args.clients, 950_000_000)
+    ceiling_run(validated_batches(ceiling_warmup), args.clients)
     rows = []
     for round_number in range(args.rounds):
         start = round_number * 2 * 100_000_000
@@ -215,6 +218,9 @@ def main():
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 events on each side, per round")
     parser.add_argument("--clients", type=int, default=4, help="concurrent senders: HTTP clients, ceiling threads")
     parser.add_argument("--rounds", type=int, default=1, help="ceiling then HTTP, this many times")
+    parser.add_argument(
+        "--warmup-batches", type=int, default=200, help="sent over HTTP first: enough to reach every gunicorn thread"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
     parser.add_argument("--profile", action="store_true", help="profile parsing and validation instead")
