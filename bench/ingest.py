@@ -5,8 +5,8 @@
                                      [--prepared-statements on|off|both]
 
 1. batch ingestion over HTTP: gunicorn with 2 worker processes (32 threads each), batches of
-   1,000 events (dedup keys, raw partitioned table, rollups), against the ceiling: a bare COPY of the same rows into an
-   equivalent table with the same unique index, on the same server in the same run;
+   1,000 events (dedup keys, raw partitioned table, rollups); its ceiling, the same writes
+   without HTTP, is bench/ingest_ceiling.py (which reuses this module's setup);
 2. single-event ingestion: one event per request, concurrent clients;
 3. memory: resident size of `manage.py usage_ingest` on a generated JSON-lines file.
 
@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,36 +133,6 @@ def post_all(
     for thread in threads:
         thread.join()
     return time.perf_counter() - started, statuses
-
-
-def copy_ceiling(events: list[dict]) -> float:
-    """Seconds for a bare COPY of the same rows into an equivalent table with the same unique index."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TABLE bench_ceiling (id bigserial, tenant_id uuid NOT NULL, meter_id uuid NOT NULL,"
-            " event_id varchar(255) NOT NULL, ts timestamptz NOT NULL, value numeric(38, 9) NOT NULL,"
-            " unique_value text NOT NULL, dimensions jsonb NOT NULL, ingested_at timestamptz NOT NULL,"
-            " UNIQUE (tenant_id, event_id))"
-        )
-        meter_id = uuid.uuid4()
-        now = datetime.now(UTC)
-        started = time.perf_counter()
-        for offset in range(0, len(events), 1000):
-            with (
-                connection.cursor() as batch_cursor,
-                batch_cursor.cursor.copy(
-                    "COPY bench_ceiling (tenant_id, meter_id, event_id, ts, value, unique_value, dimensions,"
-                    " ingested_at) FROM STDIN"
-                ) as copy,
-            ):
-                for event in events[offset : offset + 1000]:
-                    copy.write_row(
-                        (event["tenantId"], meter_id, event["eventId"], event["timestamp"], event["meterValue"], "",
-                         json.dumps(event["dimensions"]), now)
-                    )  # fmt: skip
-        return time.perf_counter() - started
 
 
 def single_events(
@@ -353,19 +322,13 @@ def main():
     assert set(statuses) == {201}, set(statuses)
     http_rate = len(events) / seconds
     again_seconds, _ = post_all(address, token, bodies[:20], args.clients)
-    cpu_before = cpu_seconds()
-    copy_seconds = copy_ceiling(events)
-    copy_cpu = cpu_report(cpu_before, cpu_seconds(), len(events))
-    copy_rate = len(events) / copy_seconds
     server = f"{args.workers} gunicorn workers x {args.threads} threads"
     print(f"batch ingestion over HTTP: {len(events)} events in {seconds:.2f} s = {http_rate:,.0f} events/s "
           f"({server}, {args.clients} clients, batches of 1,000)")  # fmt: skip
     print(f"  {batch_cpu}")
     resent = min(20, len(bodies)) * 1000
     print(f"  resending {resent:,} events (all duplicates): {resent / again_seconds:,.0f} events/s")
-    print(f"ceiling, bare COPY into an equivalent table with the same unique index: {copy_rate:,.0f} events/s")
-    print(f"  {copy_cpu}")
-    print(f"  ratio HTTP / ceiling: {http_rate / copy_rate:.2f}")
+    print("  (the ceiling, the same writes without HTTP, and the ratio: bench/ingest_ceiling.py)")
 
     cpu_before = cpu_seconds()
     single, failed = single_events(address, token, tenants, args.single_seconds, args.single_clients)
