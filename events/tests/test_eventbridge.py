@@ -79,7 +79,13 @@ def aws_env(monkeypatch, settings):
             "OPTIONS": {"bus_name": BUS, "region_name": REGION, "connect_timeout": 1.0, "read_timeout": 5.0},
         }
     }
-    settings.SBT = {**getattr(settings, "SBT", {}), "EVENT_BUS_BACKOFF_SECONDS": 0.01}
+    # Retries due again within 10 ms whatever the attempt, so a sweep finds every failed
+    # publication due in real time (the task that sends them reads the clock, not the sweep's now).
+    settings.SBT = {
+        **getattr(settings, "SBT", {}),
+        "EVENT_BUS_BACKOFF_SECONDS": 0.01,
+        "EVENT_BUS_BACKOFF_MAX_SECONDS": 0.01,
+    }
     server = MotoServer(port)
     yield server
     server.stop()
@@ -305,7 +311,7 @@ def test_failed_entries_alone_are_sent_again_with_backoff(aws_env, monkeypatch, 
 
     fake = FakeEventBridge(refusals=2)
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTS", fake.url)
-    settings.SBT = {**settings.SBT, "EVENT_BUS_BACKOFF_SECONDS": 60.0}
+    settings.SBT = {**settings.SBT, "EVENT_BUS_BACKOFF_SECONDS": 60.0, "EVENT_BUS_BACKOFF_MAX_SECONDS": 900.0}
     try:
         event_publish(detail_type="onboardingRequest", detail={"tenantId": "ok-1"})
         refused = event_publish(detail_type="onboardingRequest", detail={"tenantId": "no-1", "refuse": True})
