@@ -5,6 +5,7 @@ native provider (metering.providers.native) stores everything in our own databas
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -102,8 +103,20 @@ class CancelFilter:
     ingested_to: datetime | None = None
 
 
+@dataclass(frozen=True)
+class RollupZoneInfo:
+    """A time zone whose local days the store aggregates ahead (docs/metering.md)."""
+
+    name: str
+    ready: bool
+    created: datetime
+
+
 class MeteringProvider(ABC):
     """SBT's IMetering operations. Implementations are idempotent where SBT's are retried."""
+
+    # whether rollup_zone_add/remove do anything (stores that aggregate ahead by day)
+    supports_rollup_zones: bool = False
 
     @abstractmethod
     def create_meter(self, spec: MeterSpec) -> MeterInfo:
@@ -151,6 +164,21 @@ class MeteringProvider(ABC):
         them, in the caller's transaction; returns how many aggregate rows were written. It
         repairs aggregates, never changes an answer that was right: a store without separate
         aggregates returns 0."""
+
+    def rollup_zones(self) -> list[RollupZoneInfo]:
+        """The time zones whose local days are aggregated ahead, by name."""
+        return []
+
+    def rollup_zone_add(self, name: str, progress: Callable[[int, int], None] | None = None) -> RollupZoneInfo:
+        """Aggregate the local days of IANA zone ``name`` ahead from now on, and backfill the
+        days before (``progress(done, total)`` in (meter, tenant) pairs as it goes); adding a
+        zone again resumes an unfinished backfill. Only where ``supports_rollup_zones``;
+        LookupError when the store's own time-zone database lacks it."""
+        raise NotImplementedError
+
+    def rollup_zone_remove(self, name: str) -> bool:
+        """Stop aggregating ``name``'s days and delete them; False if it was not added."""
+        raise NotImplementedError
 
     @abstractmethod
     def create_customer(self, tenant_id: UUID) -> None:

@@ -18,6 +18,30 @@ BUCKET_SECONDS = 15 * 60
 ROLLUP_SPANS = (86400, 3600, BUCKET_SECONDS)
 
 
+class RollupZone(models.Model):
+    """A time zone whose local days are rolled up too (PostgreSQL only): every ingestion then
+    writes one more rollup row per (meter, tenant, local day, dimensions), with ``span`` =
+    ``-id`` and ``bucket`` = the local midnight, so a whole answer in that zone's days, weeks or
+    months reads one row per tenant and day, as a UTC answer does. Queries read those rows only
+    once ``ready`` (the rows of the days before it was added are backfilled). See
+    docs/metering.md "Rollups in your customers' time zones"."""
+
+    name = models.CharField("IANA time zone", max_length=64, unique=True)
+    ready = models.BooleanField(default=False, help_text="Backfilled: queries read its rows.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def span(self) -> int:
+        """The ``span`` of its rows in the rollup table (negative: never a length in seconds)."""
+        return -self.id
+
+
 class Meter(models.Model):
     class Aggregation(models.TextChoices):
         SUM = "SUM"

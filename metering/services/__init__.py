@@ -7,6 +7,7 @@
   callers (authenticated by the caller's layer through ``Credentials``);
 - ``quota``: the ingestion quota per tenant, charged by ``ingest``;
 - ``cancel``: corrections, cancelling events and rebuilding rollups;
+- ``rollup_zones``: the time zones whose local days are rolled up ahead;
 - ``files``: usage from JSON-lines or CSV files;
 - ``firehose``: usage from SBT's billing-ingestor records delivered by Amazon Data Firehose.
 
@@ -31,6 +32,7 @@ from metering.services.ingest import (
 )
 from metering.services.meters import meter_archive, meter_check, meter_create, meter_delete, meter_update
 from metering.services.quota import usage_quota_charge
+from metering.services.rollup_zones import rollup_zone_add, rollup_zone_remove, rollup_zones_list
 from metering.services.validation import (
     UNSTORABLE,
     VALUE_LIMIT,
@@ -63,6 +65,9 @@ __all__ = [
     "parse_timestamp",
     "parse_value",
     "provider",
+    "rollup_zone_add",
+    "rollup_zone_remove",
+    "rollup_zones_list",
     "usage_events_cancel",
     "usage_events_groupable",
     "usage_events_ingest",

@@ -54,5 +54,8 @@ def test_metering_works_on_the_embedded_sqlite_default(tmp_path):
     assert report["cancelled"] == 4
     assert report["events"] == 6
     assert set(report["unique"]) <= {1, 2}  # u0 was only on cancelled events; u1, u2 remain
+    zones = run(["metering_rollup_zones", "add", "Asia/Kolkata"], env)
+    assert zones.returncode == 1
+    assert "Rollup time zones need the native metering provider on PostgreSQL" in zones.stderr
     reverted = run(["migrate", "metering", "zero", "-v", "0"], env)
     assert reverted.returncode == 0, reverted.stderr

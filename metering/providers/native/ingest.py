@@ -4,8 +4,9 @@ The validated batch is COPYed into a session temporary staging table (a small ba
 a VALUES list instead), then ONE statement inserts the new (tenant, eventId) keys with
 ``ON CONFLICT DO NOTHING RETURNING`` (exactly-once under concurrency: a concurrent writer of the
 same key waits on the unique index and then skips it), inserts only those events into the
-partitioned raw table and upserts the 15-minute, hourly and daily rollups and the distinct-value
-store, all in the caller's transaction. Its statements are prepared (sbt_site/db.py).
+partitioned raw table and upserts the 15-minute, hourly and daily rollups (and the local days of
+each rollup time zone, ``RollupZone``) and the distinct-value store, all in the caller's
+transaction. Its statements are prepared (sbt_site/db.py).
 """
 
 import json
@@ -68,8 +69,14 @@ WITH staged AS (
         max(maximum) OVER w AS maximum, last_at, last_event_id, last_value
     FROM (
         SELECT per_bucket.*, spans.span,
-               date_bin(make_interval(secs => spans.span), bucket, TIMESTAMPTZ 'epoch') AS span_bucket
-        FROM per_bucket CROSS JOIN (VALUES {spans}) AS spans (span)
+               CASE WHEN spans.zone IS NULL
+                    THEN date_bin(make_interval(secs => spans.span), bucket, TIMESTAMPTZ 'epoch')
+                    -- a rollup time zone's local day (rollups.py: the same expression)
+                    ELSE date_trunc('day', bucket, spans.zone) END AS span_bucket
+        FROM per_bucket CROSS JOIN (
+            SELECT span, NULL::text FROM (VALUES {spans}) AS fixed (span)
+            UNION ALL SELECT -id, name FROM metering_rollupzone
+        ) AS spans (span, zone)
     ) spanned
     WINDOW w AS (PARTITION BY meter_id, tenant_id, span, span_bucket, dimensions
                  ORDER BY last_at DESC, last_event_id DESC

@@ -8,6 +8,7 @@ recompute rollups from the raw events (``rollups``). See docs/metering.md.
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from metering.interface import (
     MeterInfo,
     MeteringProvider,
     MeterSpec,
+    RollupZoneInfo,
     UsageEventIn,
     UsageQuery,
     UsageWindow,
@@ -29,6 +31,7 @@ from metering.interface import (
 )
 from metering.models import ROLLUP_SPANS, Meter, MeteringCustomer, UsageEvent, UsageEventKey
 from metering.partitions import month_start, partitions_ensure
+from metering.providers.native import zones
 from metering.providers.native.ingest import ingest_postgresql
 from metering.providers.native.query_portable import usage_windows_portable
 from metering.providers.native.query_postgresql import usage_windows_postgresql
@@ -200,6 +203,20 @@ class NativeMeteringProvider(MeteringProvider):
     def rebuild_rollups(self, *, meter_id: UUID, start: datetime, end: datetime, tenant_id: UUID | None = None) -> int:
         """Every span's rollups over the whole UTC days covering [start, end) (``rollups_rebuild``)."""
         return rollups_rebuild(meter_id=meter_id, start=start, end=end, tenant_id=tenant_id)
+
+    # --- rollup time zones -----------------------------------------------------------------
+    @property
+    def supports_rollup_zones(self) -> bool:
+        return connection.vendor == "postgresql"
+
+    def rollup_zones(self) -> list[RollupZoneInfo]:
+        return zones.rollup_zones_list()
+
+    def rollup_zone_add(self, name: str, progress: Callable[[int, int], None] | None = None) -> RollupZoneInfo:
+        return zones.rollup_zone_add(name, progress)
+
+    def rollup_zone_remove(self, name: str) -> bool:
+        return zones.rollup_zone_remove(name)
 
     # --- queries --------------------------------------------------------------------------
     def fetch_usage(self, query: UsageQuery) -> list[UsageWindow]:

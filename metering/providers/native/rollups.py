@@ -5,6 +5,15 @@ Ingestion takes the lock of each (meter, tenant) it writes shared; cancellation 
 it exclusive, so a bucket is never recomputed while an ingestion of the same pair is half-way,
 and ingestions never wait for each other on it. That exclusion holds only if every path locks
 the same key: ``rollup_locks_take`` is the only place that turns pairs into keys and locks them.
+
+Ingestion also takes one more key shared, ``ZONES_LOCK_KEY``, which adding or removing a rollup
+time zone takes exclusive: a zone is added only once no ingestion that started without it is
+still under way, so every ingestion either writes the zone's rows or committed before the
+backfill reads the 15-minute rows (``rollup_zone_backfill``).
+
+Rows of the rollup time zones (``RollupZone``: ``span`` = ``-zone id``, ``bucket`` = the local
+midnight by PostgreSQL's ``date_trunc('day', ts, zone)``) are derived from the 15-minute rows in
+SQL, by the ingestion statement and by ``rollup_zones_refresh``, with the same expression.
 """
 
 import json
@@ -17,7 +26,7 @@ from uuid import UUID
 
 from django.db import connection
 
-from metering.models import ROLLUP_SPANS, UsageEvent, UsageRollup, UsageUniqueValue
+from metering.models import BUCKET_SECONDS, ROLLUP_SPANS, UsageEvent, UsageRollup, UsageUniqueValue
 from metering.windows import bucket_of, span_bucket
 from sbt_site.db import execute_prepared
 
@@ -28,6 +37,10 @@ LOCK_SQL = {
     "shared": _LOCK_SQL.format(function="pg_advisory_xact_lock_shared"),
     "exclusive": _LOCK_SQL.format(function="pg_advisory_xact_lock"),
 }
+
+
+# not a (meter, tenant) key: those are two uuids' text, 72 characters
+ZONES_LOCK_KEY = "metering-rollup-zones"
 
 
 def rollup_lock_keys(pairs: Iterable[tuple[UUID, UUID]]) -> list[str]:
@@ -44,7 +57,65 @@ def rollup_locks_take(pairs: Iterable[tuple[UUID, UUID]], *, mode: Literal["shar
         return
     keys = rollup_lock_keys(pairs)
     if keys:
+        if mode == "shared":
+            keys = sorted([*keys, ZONES_LOCK_KEY])
         execute_prepared(LOCK_SQL[mode], [keys])
+
+
+def rollup_zones_lock() -> None:
+    """Wait for every ingestion under way, and hold new ones back until the end of the
+    transaction (adding or removing a rollup time zone). PostgreSQL only."""
+    execute_prepared(LOCK_SQL["exclusive"], [[ZONES_LOCK_KEY]])
+
+
+# Every rollup time zone's days overlapping [start, end) recomputed from the 15-minute rows:
+# the days start at the zone's midnight before ``start`` at the earliest and before ``end``.
+ZONE_DAYS_DELETE_SQL = """
+DELETE FROM metering_usagerollup r USING metering_rollupzone z
+WHERE r.meter_id = %(meter)s AND r.span = -z.id {tenant} {zone}
+  AND r.bucket >= date_trunc('day', %(start)s::timestamptz, z.name) AND r.bucket < %(end)s
+"""
+ZONE_DAYS_INSERT_SQL = """
+INSERT INTO metering_usagerollup
+    (meter_id, tenant_id, span, bucket, dimensions, total, count, minimum, maximum, last_at, last_event_id,
+     last_value)
+SELECT meter_id, tenant_id, span, day, dimensions, sum(total), sum(count), min(minimum), max(maximum),
+       (array_agg(last_at ORDER BY last_at DESC, last_event_id DESC))[1],
+       (array_agg(last_event_id ORDER BY last_at DESC, last_event_id DESC))[1],
+       (array_agg(last_value ORDER BY last_at DESC, last_event_id DESC))[1]
+FROM (
+    SELECT r.meter_id, r.tenant_id, -z.id AS span, date_trunc('day', r.bucket, z.name) AS day, r.dimensions,
+           r.total, r.count, r.minimum, r.maximum, r.last_at, r.last_event_id, r.last_value,
+           date_trunc('day', %(start)s::timestamptz, z.name) AS first_day
+    FROM metering_usagerollup r CROSS JOIN metering_rollupzone z
+    WHERE r.meter_id = %(meter)s AND r.span = {bucket_seconds} {tenant} {zone}
+      -- a local day lasts 25 hours at most: its 15-minute rows end before that after ``end``
+      AND r.bucket >= date_trunc('day', %(start)s::timestamptz, z.name)
+      AND r.bucket < %(end)s::timestamptz + interval '26 hours'
+) quarters
+WHERE day >= first_day AND day < %(end)s
+GROUP BY meter_id, tenant_id, span, day, dimensions
+"""
+
+
+def rollup_zones_refresh(
+    *, meter_id: UUID, start: datetime, end: datetime, tenant_ids: list[UUID], zone_ids: list[int] | None = None
+) -> int:
+    """Recompute the rows of the rollup time zones (``zone_ids``, or None: all) whose local days
+    overlap [start, end) from the 15-minute rows, for ``tenant_ids``, in the caller's transaction,
+    which holds those pairs' locks exclusive. Returns the number of rows written."""
+    if connection.vendor != "postgresql" or not tenant_ids:
+        return 0
+    params = {"meter": meter_id, "start": start, "end": end, "tenants": tenant_ids, "zones": zone_ids}
+    parts = {
+        "tenant": "AND r.tenant_id = ANY(%(tenants)s::uuid[])",
+        "zone": "AND z.id = ANY(%(zones)s::bigint[])" if zone_ids is not None else "",
+        "bucket_seconds": BUCKET_SECONDS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(ZONE_DAYS_DELETE_SQL.format(**parts), params)
+        cursor.execute(ZONE_DAYS_INSERT_SQL.format(**parts), params)
+        return cursor.rowcount
 
 
 class Partial:
@@ -105,6 +176,8 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
             rollups.values_list("tenant_id", flat=True).distinct()
         )
     rollup_locks_take(((meter_id, tenant) for tenant in tenants), mode="exclusive")
+    # the rollup time zones' rows of these days go too (and the rest of their local days is
+    # recomputed below)
     rollups.delete()
     uniques.delete()
     partials: dict[tuple, Partial] = defaultdict(Partial)
@@ -155,4 +228,6 @@ def rollups_rebuild(*, meter_id: UUID, start: datetime, end: datetime, tenant_id
         ],
         batch_size=2000,
     )
-    return len(partials)
+    # only the locked tenants: another tenant's rows may be under an ingestion's upsert
+    zone_rows = rollup_zones_refresh(meter_id=meter_id, start=start, end=end, tenant_ids=list(tenants))
+    return len(partials) + zone_rows
