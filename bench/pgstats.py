@@ -94,7 +94,8 @@ class PostgresMonitor:
         # grouped by text: a statement on the session's temporary staging table has a query id
         # per session (the table's oid differs)
         rows = self.connection.execute(
-            "SELECT sum(calls), sum(total_exec_time), sum(total_plan_time), sum(rows), sum(wal_bytes), query "
+            "SELECT sum(calls)::float8, sum(total_exec_time), sum(total_plan_time), sum(rows)::float8, "
+            "sum(wal_bytes)::float8, query "
             "FROM pg_stat_statements "
             "WHERE query NOT LIKE '%%pg_stat_statements%%' AND query NOT LIKE '%%pg_stat_activity%%' "
             "AND query NOT LIKE '%%pg_stat_wal%%' GROUP BY query ORDER BY 2 DESC"
