@@ -25,7 +25,12 @@ SERVERS: dict[str, int] = {}  # name: root process id, of what this run started
 
 def cpu_seconds() -> dict[str, float]:
     """CPU time (user + system) used so far by each started server, its root process and every
-    descendant together (a PostgreSQL backend, a gunicorn worker), and by this process."""
+    descendant together (a PostgreSQL backend, a gunicorn worker), and by this process.
+
+    A descendant that has ended is counted too, in its parent's ``cutime``/``cstime`` (the CPU
+    of the children it has waited for): without it, a PostgreSQL backend whose connection closed
+    before the reading took its CPU out of the figure (the ceiling's threads closed theirs, and
+    its PostgreSQL CPU read 2-4x lower than the HTTP side's, docs/performance.md)."""
     ticks = os.sysconf("SC_CLK_TCK")
     parents, used = {}, {}
     for entry in os.listdir("/proc"):
@@ -36,7 +41,7 @@ def cpu_seconds() -> dict[str, float]:
             except OSError:
                 continue  # ended meanwhile
             parents[int(entry)] = int(fields[1])
-            used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+            used[int(entry)] = sum(int(field) for field in fields[11:15]) / ticks  # utime stime cutime cstime
 
     def root_of(pid: int) -> str | None:
         while pid > 1:
@@ -80,8 +85,9 @@ def pg_bin() -> str:
     return candidates[-1]
 
 
-def start_postgres() -> str:
-    """Start a throwaway PostgreSQL with production-like durability (fsync on); its URL."""
+def start_postgres(statement_stats: bool = False) -> str:
+    """Start a throwaway PostgreSQL with production-like durability (fsync on); its URL. With
+    ``statement_stats`` it preloads pg_stat_statements (bench/pgstats.py reads it)."""
     binaries = pg_bin()
     directory = tempfile.mkdtemp(prefix="sbt-bench-pg.")
     if os.geteuid() == 0:
@@ -96,6 +102,8 @@ def start_postgres() -> str:
         f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 "
         "-c shared_buffers=512MB -c max_wal_size=4GB -c work_mem=64MB"
     )
+    if statement_stats:
+        options += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
     start = _as_service_user([f"{binaries}/pg_ctl", "-D", f"{directory}/data", "-l", f"{directory}/server.log", "-w",
                               "-t", "60", "-o", options, "start"])  # fmt: skip
     subprocess.run(start, check=True, capture_output=True)

@@ -49,6 +49,7 @@ from bench.common import (
     start_gunicorn,
     start_postgres,
 )
+from bench.pgstats import with_application_name
 
 
 def make_events(tenants: list[str], count: int, start_index: int) -> list[dict]:
@@ -79,15 +80,17 @@ def batch_bodies(tenants: list[str], batches: int, start: int) -> tuple[list[dic
     )
 
 
-def ingestion_setup() -> tuple[str, list[str]]:
+def ingestion_setup(statement_stats: bool = False, application_name: str | None = None) -> tuple[str, list[str]]:
     """A throwaway PostgreSQL, migrated, with 100 tenants and the meter ``bench``: (its URL, the
     tenant ids). Servers started afterwards have the API's rate limit and the ingestion quota
     off: one token sends every request, far past the default rate per client and quota per
-    tenant (docs/operations.md "Throttling and lockout"), and the figures measure ingestion."""
+    tenant (docs/operations.md "Throttling and lockout"), and the figures measure ingestion.
+    ``statement_stats`` preloads pg_stat_statements; this process's connections name themselves
+    ``application_name`` (bench/pgstats.py tells the backends apart by it)."""
     os.environ["SBT_API_RATE_LIMIT"] = ""  # inherited through bench.common.server_env
     os.environ["SBT_USAGE_EVENTS_PER_MINUTE_PER_TENANT"] = "0"
-    database_url = start_postgres()
-    setup_django(database_url)
+    database_url = start_postgres(statement_stats)
+    setup_django(with_application_name(database_url, application_name) if application_name else database_url)
     from metering.interface import MeterSpec
     from metering.services import meter_create
     from metering.tasks import ensure_partitions

@@ -32,12 +32,14 @@ import pstats
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cpu_seconds, make_token, start_gunicorn
+from bench.common import SERVERS, cpu_seconds, make_token, start_gunicorn
 from bench.ingest import batch_bodies, ingestion_setup, post_all, stop_gunicorn
+from bench.pgstats import PostgresMonitor, counters_delta, cpu_by_role, with_application_name
 
 
 def validated_batches(bodies: list[bytes]) -> list[list]:
@@ -48,9 +50,12 @@ def validated_batches(bodies: list[bytes]) -> list[list]:
     return [usage_events_validate(events=strict_json.loads(body)["events"], client_tenant_id=None) for body in bodies]
 
 
-def ceiling_run(batches: list[list], threads: int) -> float:
-    """Seconds to store ``batches`` with the provider's statements from ``threads`` threads,
-    each batch in its own transaction (``metering.services.ingest._store``)."""
+def ceiling_run(batches: list[list], threads: int, measure: Callable = lambda: None) -> tuple[float, object]:
+    """(seconds, what ``measure`` returned) to store ``batches`` with the provider's statements
+    from ``threads`` threads, each batch in its own transaction
+    (``metering.services.ingest._store``). ``measure`` runs once every batch is stored and
+    before the threads give their connections back: without the pool (DATABASE_POOL=false)
+    their backends then end, as the HTTP side's never do."""
     from django.db import connection, transaction
 
     from metering.services.common import provider
@@ -58,6 +63,7 @@ def ceiling_run(batches: list[list], threads: int) -> float:
     queue = list(reversed(batches))
     lock = threading.Lock()
     failures: list[BaseException] = []
+    stored, release = threading.Barrier(threads + 1), threading.Event()
 
     def worker():
         try:
@@ -72,17 +78,23 @@ def ceiling_run(batches: list[list], threads: int) -> float:
         except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
             failures.append(exc)
         finally:
+            stored.wait()
+            release.wait()
             connection.close()
 
     workers = [threading.Thread(target=worker) for _ in range(threads)]
     started = time.perf_counter()
     for thread in workers:
         thread.start()
+    stored.wait()
+    seconds = time.perf_counter() - started
+    measured = measure()
+    release.set()
     for thread in workers:
         thread.join()
     if failures:
         raise failures[0]
-    return time.perf_counter() - started
+    return seconds, measured
 
 
 def cpu_per_thousand(before: dict, after: dict, events: int) -> dict[str, float]:
@@ -93,10 +105,29 @@ def describe(cpu: dict[str, float], names: dict[str, str]) -> str:
     return ", ".join(f"{label} {cpu[name]:.1f} ms" for name, label in names.items())
 
 
+CEILING_NAME, HTTP_NAME = "bench-ceiling", "bench-http"  # application_name of each side's connections
+BACKGROUND = ("checkpointer", "walwriter", "background writer", "autovacuum launcher", "autovacuum worker")
+
+
+def postgres_lines(cpu: dict[str, float], counters: dict[str, float], own: str, events: int) -> list[str]:
+    """PostgreSQL's CPU per 1,000 events split by role (``own``: this side's backends), and its
+    WAL and buffer writes."""
+    per = 1000 / events
+    other = sum(seconds for role, seconds in cpu.items() if role not in (own, *BACKGROUND, "ended in the window"))
+    background = ", ".join(f"{role} {cpu.get(role, 0.0) * per * 1000:.1f}" for role in BACKGROUND)
+    return [
+        f"PostgreSQL CPU per 1,000 events: this side's backends {cpu.get(own, 0.0) * per * 1000:.1f} ms; "
+        f"background: {background}, ended in the window {cpu['ended in the window'] * per * 1000:.1f}, "
+        f"postmaster and other backends {other * per * 1000:.1f} ms",
+        "per 1,000 events: " + ", ".join(f"{name} {value * per:,.1f}" for name, value in counters.items()),
+    ]
+
+
 def compare(args) -> None:
-    database_url, tenants = ingestion_setup()
+    database_url, tenants = ingestion_setup(statement_stats=args.statement_stats, application_name=CEILING_NAME)
+    monitor = PostgresMonitor(database_url, SERVERS["postgres"])
     token = make_token()
-    address = start_gunicorn(database_url, workers=args.workers, threads=args.threads)
+    address = start_gunicorn(with_application_name(database_url, HTTP_NAME), workers=args.workers, threads=args.threads)
     # Every connection's first batches pay for its start (catalog caches, the staging table, the
     # prepared statements' plans): gunicorn has a connection per thread, so its warm-up sends
     # enough batches to reach them all; the ceiling's threads have a connection each.
@@ -105,6 +136,10 @@ def compare(args) -> None:
     _, _, ceiling_warmup = batch_bodies(tenants, 5 * args.clients, 950_000_000)
     ceiling_run(validated_batches(ceiling_warmup), args.clients)
     rows = []
+
+    def reading_take():
+        return cpu_seconds(), monitor.read()
+
     for round_number in range(args.rounds):
         start = round_number * 2 * 100_000_000
         http_events, _, http_bodies = batch_bodies(tenants, args.batches, start)
@@ -113,35 +148,55 @@ def compare(args) -> None:
         events = len(http_events)
 
         # PostgreSQL's background work (autovacuum, checkpoints) after a run is billed to the
-        # next: the order alternates so that neither side always pays for the other
+        # next in the whole tree's figure: the order alternates so that neither side always pays
+        # for the other, and the backends of each side are counted apart (bench/pgstats.py)
+        sides = {}
         for side in ("ceiling", "http") if round_number % 2 == 0 else ("http", "ceiling"):
-            before = cpu_seconds()
+            monitor.statements_reset()
+            before, reading = reading_take()
             if side == "ceiling":
-                ceiling_seconds = ceiling_run(ceiling_batches, args.clients)
-                ceiling_cpu = cpu_per_thousand(before, cpu_seconds(), events)
+                seconds, (after, later) = ceiling_run(ceiling_batches, args.clients, reading_take)
             else:
-                http_seconds, statuses = post_all(address, token, http_bodies, args.clients)
-                http_cpu = cpu_per_thousand(before, cpu_seconds(), events)
+                seconds, statuses = post_all(address, token, http_bodies, args.clients)
                 assert set(statuses) == {201}, set(statuses)
-
-        rows.append((events / ceiling_seconds, ceiling_cpu, events / http_seconds, http_cpu))
+                after, later = reading_take()
+            sides[side] = (
+                events / seconds,
+                cpu_per_thousand(before, after, events),
+                cpu_by_role(reading, later),
+                counters_delta(reading, later),
+                monitor.statements_top(events),
+            )
+        rows.append(sides)
         print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr)
     stop_gunicorn()
 
     server = f"{args.workers} gunicorn workers x {args.threads} threads"
     print(f"batch ingestion, batches of 1,000, {args.clients} concurrent senders, {args.batches:,} batches a side:")
-    for number, (ceiling_rate, ceiling_cpu, http_rate, http_cpu) in enumerate(rows, start=1):
-        ceiling_total = ceiling_cpu["postgres"] + ceiling_cpu["benchmark client"]
-        http_total = http_cpu["postgres"] + http_cpu["gunicorn"]
+    for number, sides in enumerate(rows, start=1):
+        (ceiling_rate, ceiling_cpu, ceiling_roles, ceiling_counters, ceiling_statements) = sides["ceiling"]
+        (http_rate, http_cpu, http_roles, http_counters, http_statements) = sides["http"]
         print(f" round {number}:")
         print(f"  ceiling, the provider's statements in-process: {ceiling_rate:,.0f} events/s")
-        ceiling_names = {"postgres": "PostgreSQL", "benchmark client": "in-process Python"}
+        ceiling_names = {"postgres": "PostgreSQL's whole tree", "benchmark client": "in-process Python"}
         print(f"    CPU per 1,000 events: {describe(ceiling_cpu, ceiling_names)}")
+        for line in [*postgres_lines(ceiling_roles, ceiling_counters, CEILING_NAME, events), *ceiling_statements]:
+            print(f"    {line}")
         print(f"  HTTP, POST /api/v1/usage ({server}): {http_rate:,.0f} events/s")
-        http_names = {"postgres": "PostgreSQL", "gunicorn": "web", "benchmark client": "HTTP client"}
+        http_names = {"postgres": "PostgreSQL's whole tree", "gunicorn": "web", "benchmark client": "HTTP client"}
         print(f"    CPU per 1,000 events: {describe(http_cpu, http_names)}")
+        for line in [*postgres_lines(http_roles, http_counters, HTTP_NAME, events), *http_statements]:
+            print(f"    {line}")
+        tree = (ceiling_cpu["postgres"] + ceiling_cpu["benchmark client"]) / (
+            http_cpu["postgres"] + http_cpu["gunicorn"]
+        )
+        per = 1e6 / events
+        own = (ceiling_roles.get(CEILING_NAME, 0) * per + ceiling_cpu["benchmark client"]) / (
+            http_roles.get(HTTP_NAME, 0) * per + http_cpu["gunicorn"]
+        )
         print(
-            f"  ratio HTTP / ceiling: {http_rate / ceiling_rate:.2f} by rate, {ceiling_total / http_total:.2f} by CPU"
+            f"  ratio HTTP / ceiling: {http_rate / ceiling_rate:.2f} by rate, {own:.2f} by CPU "
+            f"(each side's own backends; {tree:.2f} billing PostgreSQL's whole tree to the side)"
         )
 
 
@@ -223,6 +278,12 @@ def main():
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=32, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--statement-stats",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="preload pg_stat_statements and print each side's statements (--no-statement-stats: without it)",
+    )
     parser.add_argument("--profile", action="store_true", help="profile parsing and validation instead")
     parser.add_argument("--profile-runs", type=int, default=100)
     parser.add_argument("--profile-lines", type=int, default=30)

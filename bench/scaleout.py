@@ -18,7 +18,6 @@ import ssl
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,21 +41,13 @@ def main():
 
     token = make_token()
 
-    postgres = urlsplit(database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="sbt-bench-scaleout."))
-    topology = Topology(
-        workdir=workdir,
+    topology = Topology.behind_pgbouncer(
+        database_url,
+        workdir=Path(tempfile.mkdtemp(prefix="sbt-bench-scaleout.")),
         env=server_env(database_url) | {"SECURE_PROXY_SSL_HEADER": "true", "SBT_TRUSTED_PROXY_COUNT": "1"},
-        postgres_host=postgres.hostname,
-        postgres_port=postgres.port,
+        pool_size=args.pool_size,
     )
     try:
-        port = topology.start_pgbouncer(pool_size=args.pool_size)
-        topology.env |= {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}{postgres.path}",
-            "DATABASE_TRANSACTION_POOLING": "true",
-        }
-        topology.processes.env = topology.env
         nodes = [topology.start_web(f"web-{index}", workers=args.workers, threads=args.threads) for index in (1, 2)]
         # CPU accounting (bench.common.cpu_seconds) by process tree
         pgbouncer, web_1, web_2 = (process.pid for process, _ in topology.processes.started)

@@ -219,27 +219,15 @@ def main():
 
     from bench.topology import Topology
 
-    postgres = urlsplit(database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="sbt-bench-soak."))
-    topology = Topology(
-        workdir=workdir,
+    topology = Topology.behind_pgbouncer(
+        database_url,
+        workdir=Path(tempfile.mkdtemp(prefix="sbt-bench-soak.")),
         env=server_env(database_url)
-        | {
-            "SECURE_PROXY_SSL_HEADER": "true",
-            "SBT_TRUSTED_PROXY_COUNT": "1",
-            "CELERY_BROKER_URL": start_redis(),
-        },
-        postgres_host=postgres.hostname,
-        postgres_port=postgres.port,
+        | {"SECURE_PROXY_SSL_HEADER": "true", "SBT_TRUSTED_PROXY_COUNT": "1", "CELERY_BROKER_URL": start_redis()},
+        pool_size=args.pool_size,
     )
     client, statuses = None, Counter()
     try:
-        port = topology.start_pgbouncer(pool_size=args.pool_size)
-        topology.env |= {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}{postgres.path}",
-            "DATABASE_TRANSACTION_POOLING": "true",
-        }
-        topology.processes.env = topology.env
         nodes = [topology.start_web(f"web-{index}", workers=2, threads=8) for index in (1, 2)]
         for name in ("w1", "w2"):
             topology.start_worker(name)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from events.tests.subprocesses import Processes, free_port, port_open, wait_for
 
@@ -143,6 +144,29 @@ class Topology:
         )
         wait_for(lambda: port_open(self.pgbouncer_port), timeout=30, what="PgBouncer")
         return self.pgbouncer_port
+
+    def pgbouncer_route(self, *, user: str, database: str) -> None:
+        """Every process started from now on reaches ``database`` as ``user`` through PgBouncer
+        only, in transaction mode (docs/operations.md "PgBouncer")."""
+        self.env |= {
+            "DATABASE_URL": f"postgres://{user}@127.0.0.1:{self.pgbouncer_port}/{database}",
+            "DATABASE_TRANSACTION_POOLING": "true",
+        }
+        self.processes.env = self.env
+
+    @classmethod
+    def behind_pgbouncer(cls, database_url: str, *, workdir: Path, env: dict[str, str], pool_size: int) -> "Topology":
+        """A topology whose processes reach the PostgreSQL of ``database_url`` through PgBouncer,
+        started here with ``pool_size`` server connections (stopped again if that fails)."""
+        postgres = urlsplit(database_url)
+        topology = cls(workdir=workdir, env=env, postgres_host=postgres.hostname, postgres_port=postgres.port)
+        try:
+            topology.start_pgbouncer(pool_size=pool_size, admin_user=postgres.username)
+            topology.pgbouncer_route(user=postgres.username, database=postgres.path.lstrip("/"))
+        except BaseException:
+            topology.stop_all()
+            raise
+        return topology
 
     def start_web(self, name: str, *, workers: int, threads: int) -> int:
         port = free_port()

@@ -148,13 +148,9 @@ def topology(tmp_path):
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
     running = Topology(workdir=tmp_path, env=env, postgres_host=db["HOST"], postgres_port=int(db["PORT"]))
     try:
-        port = running.start_pgbouncer()
+        running.start_pgbouncer()
         # From here on every process reaches PostgreSQL through PgBouncer only (migrations ran directly).
-        running.env |= {
-            "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{port}/{database}",
-            "DATABASE_TRANSACTION_POOLING": "true",
-        }
-        running.processes.env = running.env
+        running.pgbouncer_route(user=db["USER"], database=database)
         yield running, seed, receiver, database
     finally:
         running.stop_all()
