@@ -4,6 +4,12 @@ returning the same JSON from the same rows (bench/reads_urls.py), served by the 
 and measured alternately in one run: requests/s and gunicorn CPU per request side by side.
 
     .venv/bin/python bench/reads.py [--tenants 1000] [--seconds 10] [--clients 16] [--rounds 2]
+    .venv/bin/python bench/reads.py --in-process [--requests 100] [--rounds 5]
+
+``--in-process`` serves the same reads through Django's test client in this process instead,
+and reports the CPU per request (``time.process_time``, after 20 to warm up, the lowest of
+``--rounds``): waiting for a core does not count, so the figure holds on a busy machine where
+the rates do not.
 
 The API's rate limit per client is off for the server (``SBT_API_RATE_LIMIT=``): one token sends
 every request, and the figure is the cost of a read, not of the limit.
@@ -121,19 +127,49 @@ def _without_token(body: bytes) -> dict:
     return document
 
 
+def in_process(requests: int, rounds: int, routes: dict, token: str) -> None:
+    """CPU per request of each read through Django's test client (no server, no sockets): the
+    lowest of ``rounds`` alternating measurements, the one least disturbed by other work."""
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    client = Client(HTTP_HOST="localhost")
+    authorization = {"authorization": f"Bearer {token}"}
+    print(f"in process, Django's test client: CPU per request, lowest of {rounds} rounds of {requests} requests")
+    with override_settings(ROOT_URLCONF="bench.reads_urls"):
+        for name, (real, bare) in routes.items():
+            real_body, bare_body = client.get(real, headers=authorization).content, client.get(bare).content
+            if _without_token(real_body) != _without_token(bare_body):
+                sys.exit(f"{name}: the bare view's JSON differs from the API's")
+            lowest = {}
+            for _ in range(rounds):
+                for label, path, headers in (("bare view", bare, {}), ("API", real, authorization)):
+                    for _ in range(20):
+                        client.get(path, headers=headers)
+                    started = time.process_time()
+                    for _ in range(requests):
+                        if client.get(path, headers=headers).status_code != 200:
+                            sys.exit(f"{name} ({label}): a request did not answer 200")
+                    per_request = (time.process_time() - started) / requests * 1e3
+                    lowest[label] = min(lowest.get(label, per_request), per_request)
+            print(f"{name}: bare view {lowest['bare view']:.2f} ms, API {lowest['API']:.2f} ms, "
+                  f"bare / API {lowest['bare view'] / lowest['API']:.2f}")  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--in-process", action="store_true", help="CPU per request through Django's test client")
+    parser.add_argument("--requests", type=int, default=100, help="with --in-process: requests per measurement")
     args = parser.parse_args()
 
     database_url, meter_id, _, query = reads_setup(args.tenants)
     from bench.common import make_token
 
     token = make_token()
-    address = start_gunicorn(database_url, workers=2, threads=32, settings="bench.reads_settings")
     routes = {
         "tenants, page of 100": ("/api/v1/tenants?limit=100", "/bare/tenants"),
         "usage, one tenant, 30 days": (
@@ -141,6 +177,10 @@ def main():
             f"/bare/usage/{meter_id}?{query}",
         ),
     }
+    if args.in_process:
+        in_process(args.requests, args.rounds, routes, token)
+        return
+    address = start_gunicorn(database_url, workers=2, threads=32, settings="bench.reads_settings")
     for name, (real, bare) in routes.items():
         real_body, bare_body = get_once(address, real, token), get_once(address, bare, None)
         if _without_token(real_body) != _without_token(bare_body) or ("next_token" in json.loads(real_body)) != (

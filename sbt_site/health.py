@@ -6,6 +6,9 @@ adds what a node needs to be put in rotation or a deploy to be called done: ever
 this code applied, and the outbox flowing (the oldest undispatched event younger than
 ``SBT["READY_OUTBOX_LAG_SECONDS"]``; older means workers or the broker are stuck, and events
 wait). docs/operations.md "Health and readiness".
+
+Both answer whatever the request's Host header says (HealthProbeMiddleware): a Kubernetes or
+load-balancer probe names the pod's or node's address, which ALLOWED_HOSTS does not list.
 """
 
 import functools
@@ -16,6 +19,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.http import JsonResponse
+from django.urls import resolve
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -101,3 +105,28 @@ def readyz(request):
     else:
         checks["migrations"] = checks["outbox"] = {"status": "unknown"}
     return _answer(checks)
+
+
+class HealthProbeMiddleware:
+    """Serves ``GET /healthz`` and ``/readyz`` before any middleware that reads the Host header.
+
+    Django checks the Host against ALLOWED_HOSTS when something calls ``request.get_host()``
+    (CommonMiddleware does, for every request), and answers 400 when it is not listed; a probe
+    sent to ``http://10.1.2.3:8000/healthz`` by a kubelet or a load balancer would never pass.
+    These two views read nothing of the request and build no URL, so they are answered here,
+    for exactly these two paths; every other path, ``/healthz/`` included, still meets the Host
+    check. Place it right after RequestObservabilityMiddleware, which does not read the Host,
+    so probes keep their request id, log line and latency metric (labelled with their route).
+    """
+
+    VIEWS = {"/healthz": healthz, "/readyz": readyz}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        view = self.VIEWS.get(request.path_info)
+        if view is None:
+            return self.get_response(request)
+        request.resolver_match = resolve(request.path_info)  # the route the metrics and logs name
+        return view(request)

@@ -146,6 +146,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: its request id and latency cover everything the others do (sbt_site/middleware.py).
     "sbt_site.middleware.RequestObservabilityMiddleware",
+    # /healthz and /readyz whatever the Host header (a probe names the pod's address): before
+    # CommonMiddleware, which refuses a Host outside ALLOWED_HOSTS (sbt_site/health.py).
+    "sbt_site.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -165,10 +165,21 @@ def tenant_to_wire(tenant: Tenant) -> dict:
         registration = tenant.registration
     except TenantRegistration.DoesNotExist:
         registration = None  # created through POST /tenants, not through a registration
+    return _tenant_wire(tenant, registration.pk if registration else None)
+
+
+def tenant_row_to_wire(row) -> dict:
+    """``tenant_to_wire`` of a row of ``tenants.selectors.tenant_row_list``: the same JSON,
+    without building the model instances."""
+    return _tenant_wire(row, row.registration_id)
+
+
+def _tenant_wire(tenant, registration_id) -> dict:
+    # ``tenant`` is a Tenant or a row with its column names: both are read alike.
     return {
         **tenant.data,
-        "tenantId": str(tenant.pk),
-        "tenantRegistrationId": str(registration.pk) if registration else None,
+        "tenantId": str(tenant.id),
+        "tenantRegistrationId": str(registration_id) if registration_id else None,
         "sbtaws_active": tenant.active,
         "tenantName": tenant.name,
         "email": tenant.email,

@@ -12,7 +12,9 @@ negotiation, versioning) and its parsers and renderers. It emulates ``EMULATED``
 ``tokens_throttled``, once per client of a group), and answers byte for byte as DRF would
 (metering/tests/test_fast_ingest.py); metering/checks.py fails ``manage.py check`` when the
 view's effective classes differ, e.g. after a throttle is added to REST_FRAMEWORK. Any other
-request, and any whose token does not pass, is handed to DRF, so every error is DRF's.
+request, and any whose token does not pass, is handed to DRF, so every error is DRF's. A body
+it parsed and declined (a batch over the group's size) is handed over parsed
+(``parsed_json_keep``): DRF's parser returns that document instead of reading the body again.
 """
 
 import base64
@@ -33,7 +35,7 @@ from metering.interface import IngestResult
 from sbt_site import logcontext
 from sbt_site.api.authentication import BearerTokenAuthentication
 from sbt_site.api.exceptions import error_body, exception_handler
-from sbt_site.api.parsers import StrictJSONParser
+from sbt_site.api.parsers import StrictJSONParser, parsed_json_keep
 from sbt_site.api.permissions import HasOperationScope, scope_for_operation
 from sbt_site.api.throttling import ClientRateThrottle, tokens_throttled
 from sbt_site.errors import ServiceError
@@ -128,6 +130,7 @@ def _ingest_fast(request) -> HttpResponse | None:
         return None
     events = body.get("events", [body]) if isinstance(body, dict) else None
     if not isinstance(events, list) or not events or not services.usage_events_groupable(events):
+        parsed_json_keep(request, body)  # a batch over the group's size: DRF need not parse it again
         return None
     bearer = BearerCheck(
         token=token,

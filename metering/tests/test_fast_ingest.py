@@ -10,6 +10,7 @@ ingestion cannot share a group commit, and the fast path steps aside.
 import contextlib
 import hashlib
 import json
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -27,6 +28,7 @@ from metering import services
 from metering.api import fast
 from metering.api.fast import FAST_PATH_MAX_BYTES, NotAuthorized, _ingest_fast
 from metering.models import UsageEvent
+from sbt_site import strict_json
 from sbt_site.conf import sbt_settings
 from sbt_site.errors import InvalidInput, TooManyRequests
 
@@ -274,3 +276,25 @@ def test_the_fast_path_stores_what_the_drf_path_stores(world):
     drf = UsageEvent.objects.get(event_id="same-drf")
     columns = ("tenant_id", "meter_id", "timestamp", "value", "unique_value", "dimensions", "cancelled_at")
     assert [getattr(fast, column) for column in columns] == [getattr(drf, column) for column in columns]
+
+
+def test_a_batch_the_fast_path_hands_to_drf_is_parsed_once(world):
+    """The fast path parses a body to decide whether to take it; a batch over the group's size
+    goes to DRF with that document, not to be parsed again (1.5 ms for 1,000 events). Counted
+    with the interpreter's profile hook on the JSON loader, through a real request."""
+    events = [_event(world, f"batch-{index}") for index in range(1000)]
+    loads = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is strict_json.loads.__code__:
+            loads.append(frame.f_code)
+
+    sys.setprofile(profile)
+    try:
+        response = _send(Client(), world, {"data": {"events": events}})
+    finally:
+        sys.setprofile(None)
+    assert response.status_code == 201, response.content
+    assert response.json() == {"data": {"accepted": 1000, "duplicates": 0}}
+    assert len(loads) == 1
+    assert UsageEvent.objects.filter(event_id__startswith="batch-").count() == 1000

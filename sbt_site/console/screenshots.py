@@ -6,14 +6,15 @@ Playwright against a running control plane with the demo data of ``./sbt run``:
         --password "$(cat var/demo-admin-password)"
 
 Only reads pages; it logs in as the demo operator (``admin``). Chromium is Debian's (or
-``SBT_TEST_CHROMIUM``), as for the browser tests.
+``SBT_TEST_CHROMIUM``), as for the browser tests, which fill the console's forms with the same
+steps (``console_log_in``, ``usage_explorer_show``).
 """
 
 import argparse
 import os
 import shutil
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 VIEWPORT = {"width": 1366, "height": 900}
@@ -41,10 +42,7 @@ def main() -> int:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(f"{url}/admin/login/")
-        page.fill("#id_username", args.username)
-        page.fill("#id_password", args.password)
-        page.click("input[type=submit]")
-        page.wait_for_selector("#card-tenants")
+        console_log_in(page, username=args.username, password=args.password)
         shoot(page, args.out / "dashboard.png")
 
         page.goto(f"{url}/admin/tenants/tenant/?q={args.tenant}")
@@ -54,17 +52,49 @@ def main() -> int:
         shoot(page, args.out / "tenant.png")  # the console's panels open the page, buttons first
 
         page.goto(f"{url}/admin/console/usage/")
-        page.select_option("#id_meter", label="api_calls")
-        page.fill("#id_start", (today - timedelta(days=13)).isoformat())
-        page.fill("#id_end", today.isoformat())
-        page.fill("#id_time_zone", "Europe/Paris")
-        page.fill("#id_group_by", "region")
-        page.click("#usage-form button[type=submit]")
-        page.wait_for_selector("#usage-table")
+        usage_explorer_show(
+            page, meter="api_calls", start=today - timedelta(days=13), end=today, time_zone="Europe/Paris",
+            group_by="region",
+        )  # fmt: skip
         page.wait_for_timeout(500)
         shoot(page, args.out / "usage-explorer.png")
         browser.close()
     return 0
+
+
+def console_log_in(page, *, username: str, password: str) -> None:
+    """Log in on the console's login page, which ``page`` shows, and wait for the overview."""
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#card-tenants")
+
+
+def usage_explorer_show(
+    page,
+    *,
+    meter: str,
+    start: date,
+    end: date,
+    time_zone: str,
+    tenant: str | None = None,
+    granularity: str | None = None,
+    group_by: str = "",
+) -> None:
+    """Ask the usage explorer's form, which ``page`` shows, for a meter's usage and wait for the
+    answer's table. The meter and the tenant are named as the form lists them (api name, tenant
+    name); the tenant and the granularity are left at the form's default (all, DAY) unless given."""
+    page.select_option("#id_meter", label=meter)
+    if tenant is not None:
+        page.select_option("#id_tenant", label=tenant)
+    page.fill("#id_start", start.isoformat())
+    page.fill("#id_end", end.isoformat())
+    if granularity is not None:
+        page.select_option("#id_granularity", granularity)
+    page.fill("#id_time_zone", time_zone)
+    page.fill("#id_group_by", group_by)
+    page.click("#usage-form button[type=submit]")
+    page.wait_for_selector("#usage-table")
 
 
 def shoot(page, path: Path) -> None:

@@ -16,6 +16,7 @@ from metering.interface import MeterSpec
 from metering.services import meter_create, usage_events_ingest
 from provisioning.services import provisioning_job_create
 from provisioning.tests.conftest import job_values
+from sbt_site.console.screenshots import console_log_in, usage_explorer_show
 from sbt_site.tests.test_admin_browser import CHROMIUM_ARGS, chromium_path
 from tenants.services import tenant_registration_apply_job_output
 from tenants.tests.factories import tenant_registration_onboard
@@ -43,10 +44,7 @@ def browser_page(live_server):
         page.set_default_timeout(30_000)
         page.on("response", lambda response: response.status >= 500 and problems.append(response.url))
         page.goto(live_server.url + "/admin/")
-        page.fill("#id_username", "operator")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_selector("#card-tenants")
+        console_log_in(page, username="operator", password=PASSWORD)
         return page
 
     yield open_page
@@ -134,14 +132,10 @@ def test_usage_sent_through_the_api_shows_in_the_explorer_for_a_range_and_time_z
     assert answer.json()["data"] == {"accepted": 3, "duplicates": 0}
 
     page.click("#nav-sidebar a:text-is('Usage explorer')")
-    page.select_option("#id_meter", str(meter.id))
-    page.select_option("#id_tenant", label="acme")
-    page.fill("#id_start", (day - timedelta(days=1)).isoformat())
-    page.fill("#id_end", day.isoformat())
-    page.select_option("#id_granularity", "DAY")
-    page.fill("#id_time_zone", "America/New_York")
-    page.click("#usage-form button[type=submit]")
-    page.wait_for_selector("#usage-table")
+    usage_explorer_show(
+        page, meter="calls", tenant="acme", start=day - timedelta(days=1), end=day, granularity="DAY",
+        time_zone="America/New_York",
+    )  # fmt: skip
 
     rows = [
         [cell.inner_text() for cell in row.query_selector_all("td")]

@@ -19,7 +19,7 @@ from tenants.api.serializers import (
     validated,
     validated_object,
 )
-from tenants.wire import registration_to_wire, tenant_to_wire
+from tenants.wire import registration_to_wire, tenant_row_to_wire, tenant_to_wire
 
 REGISTRATION_EXAMPLE = OpenApiExample(
     "registration",
@@ -147,8 +147,8 @@ class TenantListView(APIView):
 
     @extend_schema(operation_id="tenants_list", responses=OpenApiTypes.OBJECT)
     def get(self, request):
-        page = paginate(selectors.tenant_list(client_tenant_id=client_tenant_id(request)), request)
-        return page.response([tenant_to_wire(tenant) for tenant in page.items])
+        page = paginate(selectors.tenant_row_list(client_tenant_id=client_tenant_id(request)), request)
+        return page.response([tenant_row_to_wire(row) for row in page.items])
 
     @extend_schema(operation_id="tenants_create", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
