@@ -51,8 +51,9 @@ def main():
             batches = validated_batches(bodies)
             events = sum(len(batch) for batch in batches)
             before = cpu_seconds()
-            seconds = ceiling_run(batches, args.threads)
-            cpu = cpu_per_thousand(before, cpu_seconds(), events)
+            # read before the threads give their connections back (see ceiling_run)
+            seconds, after = ceiling_run(batches, args.threads, measure=cpu_seconds)
+            cpu = cpu_per_thousand(before, after, events)
             figures[with_zones].append((events / seconds, cpu["postgres"], cpu["benchmark client"]))
         print(f"round {number + 1} of {args.rounds} done", file=sys.stderr)
     with connection.cursor() as cursor:
