@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from audit.context import reason_given
 from metering import services
 from metering.interface import MeterSpec
-from metering.models import Meter, MeteringCustomer, UsageEvent, UsageEventKey
+from metering.models import Meter, MeteringCustomer, RollupZone, UsageEvent, UsageEventKey
 from metering.selectors import usage_daily_chart
 from sbt_site.console_confirm import action_confirmation, action_confirmed, posted_reason
 from sbt_site.console_format import plain_number
@@ -173,6 +173,22 @@ class MeterAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/metering/meter_usage.html", context)
+
+
+@admin.register(RollupZone)
+class RollupZoneAdmin(LedgerAdmin):
+    """Added and removed with ``manage.py metering_rollup_zones`` (a backfill of every tenant's
+    days takes longer than a web request may): shown here with whether it is ready."""
+
+    list_display = ("name", "ready", "created")
+    readonly_fields = ("name", "ready", "created")
+
+    def changelist_view(self, request, extra_context=None):
+        subtitle = (
+            "Added and removed with: manage.py metering_rollup_zones add America/New_York "
+            "(docs/metering.md, “Rollups in your customers' time zones”)."
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": subtitle})
 
 
 @admin.register(MeteringCustomer)

@@ -32,6 +32,7 @@ class RollupZone(models.Model):
 
     class Meta:
         ordering = ("name",)
+        verbose_name = "rollup time zone"
 
     def __str__(self):
         return self.name

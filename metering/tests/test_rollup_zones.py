@@ -201,3 +201,14 @@ def test_bad_zones_are_refused_and_nothing_is_added():
     with pytest.raises(NotFound):
         rollup_zone_remove(name="America/New_York")
     assert not RollupZone.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_console_lists_the_zones_and_says_how_to_add_one(admin_client):
+    RollupZone.objects.create(name="Asia/Kolkata", ready=True)
+    page = admin_client.get("/admin/metering/rollupzone/")
+    assert page.status_code == 200
+    assert "Asia/Kolkata" in page.content.decode()
+    assert "manage.py metering_rollup_zones add America/New_York" in page.content.decode()
+    assert page.context["has_add_permission"] is False
+    assert admin_client.get("/admin/metering/rollupzone/add/").status_code == 403

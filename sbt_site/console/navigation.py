@@ -10,7 +10,7 @@ from django.urls import reverse
 
 GROUPS = (
     ("tenants", "Tenants", ("tenants.tenant", "tenants.tenantregistration")),
-    ("usage", "Usage", ("metering.meter", "metering.usageevent", "metering.meteringcustomer")),
+    ("usage", "Usage", ("metering.meter", "metering.usageevent", "metering.meteringcustomer", "metering.rollupzone")),
     (
         "billing",
         "Billing",
