@@ -114,6 +114,10 @@ class Delivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    # When the task last queued for it was due to start (now, or its retry's or deferral's time):
+    # the sweep queues another only once this is EVENT_DELIVERY_REQUEUE_SECONDS old, so a backlog
+    # in the queue is not queued again every 15 s. Empty: never queued, or the enqueue failed.
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)

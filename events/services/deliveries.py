@@ -10,6 +10,7 @@ slots, never all of them, and the other subscriptions' deliveries go on (docs/pe
 import logging
 import random
 import time
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -50,15 +51,23 @@ def _due_deliveries(now) -> Q:
 
 
 def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int = 0) -> None:
+    """Queue a task to send the delivery once the transaction commits (at ``eta``, or after
+    ``countdown`` seconds for a deferral), and record when it is due to start (``enqueued_at``)
+    once the broker has taken it: a failed or lost enqueue leaves the sweep to queue it."""
     from events.tasks import deliver_event
 
     delivery_id = str(delivery_id)
-    if deferrals:
-        transaction.on_commit(
-            lambda: deliver_event.apply_async((delivery_id, deferrals), countdown=countdown), robust=True
-        )
-    else:
-        transaction.on_commit(lambda: deliver_event.apply_async((delivery_id,), eta=eta), robust=True)
+
+    def enqueue():
+        if deferrals:
+            deliver_event.apply_async((delivery_id, deferrals), countdown=countdown)
+            due = timezone.now() + timedelta(seconds=countdown or 0)
+        else:
+            deliver_event.apply_async((delivery_id,), eta=eta)
+            due = eta or timezone.now()
+        Delivery.objects.filter(pk=delivery_id).update(enqueued_at=due)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 # Per-subscription slots are PostgreSQL advisory locks scoped to the attempt's transaction, so
@@ -68,9 +77,9 @@ def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int =
 # slows them, never sends anything twice.
 _SLOT_LOCK_NAMESPACE = 0x5B7D
 # A deferred delivery waits longer each time (from half a second up to the read timeout, with
-# jitter); after this many deferrals (about 15 s) it is left due for the sweep, which re-enqueues
-# pending deliveries every 15 s. Short chains: the sweep starts a new one for every pending
-# delivery it finds, so long ones would pile up behind a hanging receiver.
+# jitter); after this many deferrals (about 15 s) it is left due for the sweep, which queues it
+# again EVENT_DELIVERY_REQUEUE_SECONDS after its last deferral was due. Short chains, and a pause
+# between them: a hanging receiver's backlog would otherwise keep the workers busy deferring.
 DEFERRAL_LIMIT = 5
 DEFERRAL_FIRST_SECONDS = 0.5
 

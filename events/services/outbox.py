@@ -164,7 +164,10 @@ def events_sweep(*, now=None) -> dict:
     for run in due:
         handler_run_execute(event=run.event, handler_name=run.handler)
     # Deliveries: failed ones that are due, and pending ones whose enqueue was lost (past the
-    # grace period, so the normal enqueue is not raced).
+    # grace period, so the normal enqueue is not raced) or whose task never sent them.
+    # A delivery whose last task is still in the queue (a backlog) is not queued again before
+    # EVENT_DELIVERY_REQUEUE_SECONDS past the time that task was due to start.
+    requeue = timedelta(seconds=sbt_settings.EVENT_DELIVERY_REQUEUE_SECONDS)
     deliveries = list(
         Delivery.objects.filter(subscription__enabled=True)
         .filter(
@@ -172,6 +175,7 @@ def events_sweep(*, now=None) -> dict:
             | Q(status=Delivery.Status.PENDING, created__lte=now - grace)
             & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         )
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=now - requeue))
         .order_by("created")
         .values_list("pk", flat=True)[:1000]
     )

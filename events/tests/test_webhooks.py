@@ -264,6 +264,39 @@ def test_a_delivery_whose_enqueue_was_lost_is_sent_by_the_sweep(receiver, django
     assert len(receiver.requests) == 1
 
 
+def test_a_delivery_still_waiting_in_the_queue_is_not_queued_again_by_every_sweep(
+    settings, receiver, django_capture_on_commit_callbacks
+):
+    settings.SBT = {**settings.SBT, "EVENT_DELIVERY_REQUEUE_SECONDS": 60}
+    subscription, _ = subscription_create(url=receiver.url, event_types=[])
+    event = Event.objects.create(
+        detail_type="onboardingRequest", source="sbt.control.plane", dispatched_at=timezone.now()
+    )
+    now = timezone.now()
+    # queued 10 s ago behind a backlog, created before the grace period: its task is still coming
+    delivery = Delivery.objects.create(event=event, subscription=subscription, enqueued_at=now - timedelta(seconds=10))
+    Delivery.objects.filter(pk=delivery.pk).update(created=now - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert events_sweep(now=now)["deliveries"] == 0
+        assert events_sweep(now=now + timedelta(seconds=45))["deliveries"] == 0
+        # its task was due 60 s ago and has not sent it (lost with the broker, or a killed worker)
+        assert events_sweep(now=now + timedelta(seconds=51))["deliveries"] == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED
+    assert len(receiver.requests) == 1
+    assert delivery.enqueued_at > now, "the sweep's enqueue is recorded once the broker took it"
+
+
+def test_a_retry_is_recorded_as_queued_for_its_due_time(fast_retries, receiver, django_capture_on_commit_callbacks):
+    receiver.answers = [500]
+    subscription_create(url=receiver.url, event_types=[])
+    with django_capture_on_commit_callbacks(execute=True):
+        event_publish(detail_type="onboardingRequest", detail={"tenantId": "t1"})
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.enqueued_at == delivery.next_attempt_at, "the retry's task starts at its backoff"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_the_same_delivery_at_once_send_it_once(receiver):
     import threading

@@ -83,6 +83,8 @@ CONSOLE = {
         "actions": {"cancel_events": Service("metering.admin:UsageEventAdmin.cancel_events", "usage_events_cancel")},
     },
     "metering.MeteringCustomer": LEDGER,
+    # added and removed by the metering_rollup_zones command (its backfill outlasts a request)
+    "metering.RollupZone": LEDGER,
     "billing.BillingCustomer": {
         **LEDGER,
         "actions": {
