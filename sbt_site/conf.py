@@ -185,7 +185,7 @@ DEFAULTS = {
     # The sweep queues a due delivery again only when the task last queued for it was due this
     # long ago and has not sent it (a task the broker lost, a worker killed mid-attempt, a
     # subscription whose in-flight slots stayed taken): a deep queue is not queued twice.
-    "EVENT_DELIVERY_REQUEUE_SECONDS": 60,
+    "EVENT_DELIVERY_REQUEUE_SECONDS": int(os.environ.get("SBT_EVENT_DELIVERY_REQUEUE_SECONDS", "60")),
     # Attempts of one subscription under way at once, across every worker (0: no limit): a
     # receiver that hangs holds at most this many worker slots (events/services/deliveries.py).
     "EVENT_DELIVERY_IN_FLIGHT_PER_SUBSCRIPTION": int(

@@ -50,24 +50,36 @@ def _due_deliveries(now) -> Q:
     )
 
 
-def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int = 0) -> None:
-    """Queue a task to send the delivery once the transaction commits (at ``eta``, or after
-    ``countdown`` seconds for a deferral), and record when it is due to start (``enqueued_at``)
-    once the broker has taken it: a failed or lost enqueue leaves the sweep to queue it."""
+def _deliveries_enqueue(delivery_ids: list, *, eta=None, countdown=None, deferrals: int = 0) -> None:
+    """Queue a task per delivery once the transaction commits (at ``eta``, or after
+    ``countdown`` seconds for a deferral), recording now, in one statement, when each is due to
+    start (``enqueued_at``); an enqueue the broker refuses clears it, so the sweep queues that
+    delivery after the grace period. (A process that dies between commit and enqueue leaves it
+    for the sweep EVENT_DELIVERY_REQUEUE_SECONDS later.)"""
     from events.tasks import deliver_event
 
-    delivery_id = str(delivery_id)
+    if not delivery_ids:
+        return
+    delivery_ids = [str(delivery_id) for delivery_id in delivery_ids]
+    due = eta or timezone.now() + timedelta(seconds=countdown or 0)
+    Delivery.objects.filter(pk__in=delivery_ids).update(enqueued_at=due)
 
     def enqueue():
-        if deferrals:
-            deliver_event.apply_async((delivery_id, deferrals), countdown=countdown)
-            due = timezone.now() + timedelta(seconds=countdown or 0)
-        else:
-            deliver_event.apply_async((delivery_id,), eta=eta)
-            due = eta or timezone.now()
-        Delivery.objects.filter(pk=delivery_id).update(enqueued_at=due)
+        for delivery_id in delivery_ids:
+            try:
+                if deferrals:
+                    deliver_event.apply_async((delivery_id, deferrals), countdown=countdown)
+                else:
+                    deliver_event.apply_async((delivery_id,), eta=eta)
+            except Exception:
+                Delivery.objects.filter(pk=delivery_id, enqueued_at=due).update(enqueued_at=None)
+                raise  # logged by on_commit(robust=True); the sweep queues the rest
 
     transaction.on_commit(enqueue, robust=True)
+
+
+def _delivery_enqueue(delivery_id, *, eta=None, countdown=None, deferrals: int = 0) -> None:
+    _deliveries_enqueue([delivery_id], eta=eta, countdown=countdown, deferrals=deferrals)
 
 
 # Per-subscription slots are PostgreSQL advisory locks scoped to the attempt's transaction, so
@@ -174,9 +186,10 @@ def delivery_attempt(*, delivery_id, now=None, deferrals: int = 0) -> Delivery |
                 delivery.attempts,
                 outcome.error[:200],
             )
-            if delivery.status == Delivery.Status.FAILED:
-                _delivery_enqueue(delivery.pk, eta=delivery.next_attempt_at)
         delivery.save()
+        if delivery.status == Delivery.Status.FAILED:
+            # after the save, which would write the instance's older enqueued_at over it
+            _delivery_enqueue(delivery.pk, eta=delivery.next_attempt_at)
     _attempt_count(delivery)
     return delivery
 

@@ -22,7 +22,7 @@ from events.services.bus import (
     _bus_publish_enqueue,
 )
 from events.services.common import HANDLER_BACKOFF_MAX_SECONDS, _attempt_record
-from events.services.deliveries import _deliveries_create, _delivery_enqueue, _due_deliveries
+from events.services.deliveries import _deliveries_create, _deliveries_enqueue, _due_deliveries
 from sbt_site.conf import sbt_settings
 from sbt_site.metrics import HANDLER_RUNS_DEAD
 
@@ -139,8 +139,7 @@ def event_dispatch(*, event_id: UUID | str) -> Event | None:
     Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
     event.refresh_from_db(fields=["dispatched_at"])
     due = Delivery.objects.filter(event=event, subscription__enabled=True).filter(_due_deliveries(timezone.now()))
-    for delivery_id in due.values_list("pk", flat=True):
-        _delivery_enqueue(delivery_id)
+    _deliveries_enqueue(list(due.values_list("pk", flat=True)))
     return event
 
 
@@ -179,8 +178,7 @@ def events_sweep(*, now=None) -> dict:
         .order_by("created")
         .values_list("pk", flat=True)[:1000]
     )
-    for delivery_id in deliveries:
-        _delivery_enqueue(delivery_id)
+    _deliveries_enqueue(deliveries)
     # The external bus (EventBridge): one task sends every due publication, in batches.
     bus = _bus_publications_due_or_lost(now, grace)
     if bus:
