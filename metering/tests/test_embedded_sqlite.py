@@ -57,5 +57,6 @@ def test_metering_works_on_the_embedded_sqlite_default(tmp_path):
     zones = run(["metering_rollup_zones", "add", "Asia/Kolkata"], env)
     assert zones.returncode == 1
     assert "Rollup time zones need the native metering provider on PostgreSQL" in zones.stderr
+    assert "backfill" not in zones.stderr, "no progress bar for a zone that is refused"
     reverted = run(["migrate", "metering", "zero", "-v", "0"], env)
     assert reverted.returncode == 0, reverted.stderr

@@ -187,6 +187,9 @@ def test_the_command_lists_adds_and_removes_zones(capsys, tenant, make_meter):
         call_command("metering_rollup_zones", "remove", "Asia/Kolkata")
     with pytest.raises(CommandError, match="Unknown IANA time zone 'Mars/Olympus'"):
         call_command("metering_rollup_zones", "add", "Mars/Olympus")
+    assert "backfill" not in capsys.readouterr().err, "no progress bar for a zone that is refused"
+    with pytest.raises(CommandError, match="Name the zones to add"):
+        call_command("metering_rollup_zones", "add")
 
 
 @pytest.mark.django_db

@@ -1,3 +1,4 @@
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
 from metering.services import rollup_zone_add, rollup_zone_remove, rollup_zones_list
@@ -27,18 +28,25 @@ class Command(ServiceCommand):
                 self.stdout.write("No rollup time zones: every zone is answered from the UTC-aligned rollups.")
             return
         if not names:
-            self.stderr.write(f"Name the zones to {action}, e.g. America/New_York Asia/Kolkata.")
-            raise SystemExit(2)
+            raise CommandError(f"Name the zones to {action}, e.g. America/New_York Asia/Kolkata.")
         for name in names:
             if action == "remove":
                 rollup_zone_remove(name=name)
                 self.stdout.write(f"Removed {name}: its rows are deleted, its answers read the UTC rollups again.")
                 continue
-            with tqdm(desc=f"backfill {name}", unit="tenant", file=self.stderr, disable=options["no_progress"]) as bar:
+            bars = []  # made at the first progress: a zone refused shows no bar
 
-                def progress(done, total, bar=bar):
-                    bar.total = total
-                    bar.update(done - bar.n)
+            def progress(done, total, name=name, bars=bars):
+                if not bars:
+                    bars.append(
+                        tqdm(total=total, desc=f"backfill {name}", unit="tenant", file=self.stderr,
+                             disable=options["no_progress"])
+                    )  # fmt: skip
+                bars[0].update(done - bars[0].n)
 
+            try:
                 zone = rollup_zone_add(name=name, progress=progress)
+            finally:
+                for bar in bars:
+                    bar.close()
             self.stdout.write(f"Added {zone.name}: ready, its days are rolled up from now on and backfilled.")
