@@ -41,7 +41,6 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,32 +55,11 @@ from bench.common import (
     start_gunicorn,
     start_postgres,
 )
+from bench.topology import WebhookReceiver
 
 SCENARIOS = ("gunicorn", "postgres", "worker", "redis")
 METER = "faults"
 CELERY = str(Path(PYTHON).parent / "celery")
-
-
-class Receiver:
-    """The application plane's webhook endpoint on loopback: answers 200 and counts event ids."""
-
-    def __init__(self):
-        received = self.received = Counter()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received[self.headers.get("X-SBT-Event-Id", "")] += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 class Process:
@@ -292,9 +270,10 @@ def run_scenario(name, args, address, token, gunicorn_master, worker, redis, rec
     onboardings = Event.objects.filter(detail_type="onboardingRequest", created__gte=since)
     expected = {str(pk) for pk in onboardings.values_list("pk", flat=True)}
     deadline = time.monotonic() + args.settle
-    while time.monotonic() < deadline and not expected <= set(receiver.received):
+    while time.monotonic() < deadline and not expected <= set(receiver.event_counts()):
         time.sleep(1)
-    received = {event_id: receiver.received[event_id] for event_id in expected if event_id in receiver.received}
+    arrived = receiver.event_counts()
+    received = {event_id: arrived[event_id] for event_id in expected if event_id in arrived}
     print(f"  webhook onboardingRequest: onboarded {counts['onboarded']}, expected {len(expected)}, "
           f"received {len(received)}, missing {len(expected) - len(received)}, "
           f"duplicated {sum(received.values()) - len(received)}, "
@@ -329,7 +308,7 @@ def main():
 
     ensure_partitions()
     meter_create(spec=MeterSpec(api_name=METER, label=METER, aggregation="SUM", dimensions=()))
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     subscription_create(url=receiver.url, event_types=["onboardingRequest"])
     token = make_token()
 

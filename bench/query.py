@@ -78,7 +78,7 @@ def main():
     from metering.api.serializers import usage_window_data
     from metering.interface import MeterSpec, usage_window_order
     from metering.models import Meter
-    from metering.partitions import month_start, next_month, partitions_ensure
+    from metering.partitions import partitions_ensure_ahead
     from metering.selectors import usage_windows
     from metering.services import meter_create, rollup_zone_add
     from metering.windows import window_boundaries
@@ -88,11 +88,7 @@ def main():
     meter = Meter.objects.get(pk=meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM")).id)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=30)
-    months, cursor = set(), month_start(start - timedelta(days=1))
-    while cursor <= end:
-        months.add(cursor)
-        cursor = next_month(cursor)
-    partitions_ensure(months)
+    partitions_ensure_ahead(now=start - timedelta(days=1), months_ahead=2)  # the 30 days measured
 
     started = time.perf_counter()
     with connection.cursor() as cursor:

@@ -36,7 +36,7 @@ def reads_setup(tenant_count: int) -> tuple[str, str, str, str]:
     database_url = start_postgres()
     setup_django(database_url)
     from metering.interface import MeterSpec
-    from metering.partitions import month_start, next_month, partitions_ensure
+    from metering.partitions import partitions_ensure_ahead
     from metering.services import meter_create, usage_events_ingest
     from tenants.models import Tenant
 
@@ -47,11 +47,7 @@ def reads_setup(tenant_count: int) -> tuple[str, str, str, str]:
     meter = meter_create(spec=MeterSpec(api_name="bench", label="bench", aggregation="SUM"))
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=30)
-    months, month = set(), month_start(start - timedelta(days=1))
-    while month <= end:
-        months.add(month)
-        month = next_month(month)
-    partitions_ensure(months)
+    partitions_ensure_ahead(now=start - timedelta(days=1), months_ahead=2)  # the 30 days measured
     tenant_id = str(tenants[0].pk)
     events = [
         {"eventId": f"read-{minute}", "meterApiName": "bench", "tenantId": tenant_id, "meterValue": minute % 7,

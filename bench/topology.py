@@ -17,6 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -240,3 +243,37 @@ class Topology:
         self.processes.stop_all()
         for directory in self.cleanup:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+class WebhookReceiver:
+    """A webhook receiver on loopback: the (delivery id, event id) of every request it answered."""
+
+    def __init__(self):
+        self.received: list[tuple[str, str]] = []
+        lock = threading.Lock()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    received.append((self.headers["X-SBT-Delivery-Id"], self.headers["X-SBT-Event-Id"]))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def event_counts(self) -> Counter:
+        """How many requests each event id arrived in."""
+        return Counter(event_id for _, event_id in list(self.received))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -21,14 +21,13 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 from django.conf import settings
 
 from bench.common import server_env
-from bench.topology import PGBOUNCER_POOL_SIZE, PGBOUNCER_RESERVE_POOL_SIZE, Topology
+from bench.topology import PGBOUNCER_POOL_SIZE, PGBOUNCER_RESERVE_POOL_SIZE, Topology, WebhookReceiver
 from events.tests.subprocesses import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.scaleout
@@ -53,36 +52,6 @@ print(json.dumps({
     "token": make_token(),
 }))
 """
-
-
-class CountingReceiver:
-    """A webhook receiver on loopback: the (delivery id, event id) of every request it answered."""
-
-    def __init__(self):
-        self.received: list[tuple[str, str]] = []
-        lock = threading.Lock()
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with lock:
-                    received.append((self.headers["X-SBT-Delivery-Id"], self.headers["X-SBT-Event-Id"]))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _postgres_url(database: str) -> str:
@@ -116,7 +85,7 @@ def topology(tmp_path):
     database = f"sbt_scaleout_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(_postgres_url("postgres"), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {database}")
-    receiver = CountingReceiver()
+    receiver = WebhookReceiver()
     db = settings.DATABASES["default"]
     env = {
         key: value
